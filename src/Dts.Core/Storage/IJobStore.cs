@@ -1,0 +1,37 @@
+namespace Dts.Core.Storage;
+
+/// <summary>
+/// Durable storage of jobs, users and workers. A write returns only after it is committed, so a
+/// caller may acknowledge it to a client at once. Implementations pass the storage contract suite
+/// in tests/Dts.Testing.
+/// </summary>
+public interface IJobStore : IAsyncDisposable
+{
+    /// <summary>For people: the kind of store and where it is (never a password).</summary>
+    string Description { get; }
+
+    /// <summary>Creates or upgrades the schema. Safe to call on every start.</summary>
+    Task MigrateAsync(CancellationToken cancellationToken);
+
+    Task<IReadOnlyList<JobInsertResult>> JobInsertManyAsync(JobInsertManyParams p, CancellationToken cancellationToken);
+    Task<JobRecord?> JobGetAsync(JobGetParams p, CancellationToken cancellationToken);
+    Task<IReadOnlyList<JobRecord>> JobLeaseAsync(JobLeaseParams p, CancellationToken cancellationToken);
+    /// <summary>Applies progress, completions and failures. Each item is checked against the job's current lease token.</summary>
+    Task<IReadOnlyList<JobReportResult>> JobReportManyAsync(JobReportManyParams p, CancellationToken cancellationToken);
+    /// <summary>Finished jobs of an owner whose results are not yet acknowledged, oldest finish first.</summary>
+    Task<IReadOnlyList<JobRecord>> JobResultsGetAsync(JobResultsGetParams p, CancellationToken cancellationToken);
+    /// <summary>Acknowledges results; ids that are not the owner's finished jobs are ignored. Returns how many were acknowledged.</summary>
+    Task<int> JobResultsAckAsync(JobResultsAckParams p, CancellationToken cancellationToken);
+    Task<JobCancelResult> JobCancelAsync(JobCancelParams p, CancellationToken cancellationToken);
+    Task<JobPromoteDueResult> JobPromoteDueAsync(JobPromoteDueParams p, CancellationToken cancellationToken);
+    Task<JobRescueExpiredResult> JobRescueExpiredAsync(JobRescueExpiredParams p, CancellationToken cancellationToken);
+
+    Task<UserRecord?> UserGetAsync(string name, CancellationToken cancellationToken);
+    /// <summary>Returns false when a user of that name exists already.</summary>
+    Task<bool> UserInsertAsync(UserInsertParams p, CancellationToken cancellationToken);
+    Task<int> UserCountAsync(CancellationToken cancellationToken);
+
+    Task WorkerUpsertAsync(WorkerUpsertParams p, CancellationToken cancellationToken);
+    Task<WorkerRecord?> WorkerGetAsync(string id, CancellationToken cancellationToken);
+    Task<WorkerHeartbeatResult> WorkerHeartbeatAsync(WorkerHeartbeatParams p, CancellationToken cancellationToken);
+}
