@@ -1,0 +1,56 @@
+namespace Dts.Server;
+
+/// <summary>Settings of one server process. Each default is documented where it is declared, and in docs/operations.md.</summary>
+public sealed class DtsServerOptions
+{
+    /// <summary>Where the server keeps its SQLite file and the first admin secret: <c>~/.local/share/dts</c> (or <c>$XDG_DATA_HOME/dts</c>).</summary>
+    public static string DefaultDataDirectory
+    {
+        get
+        {
+            var xdg = Environment.GetEnvironmentVariable("XDG_DATA_HOME");
+            var root = string.IsNullOrEmpty(xdg)
+                ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "share")
+                : xdg;
+            return Path.Combine(root, "dts");
+        }
+    }
+
+    /// <summary>Listen address; port 0 picks a free port. Default <c>http://127.0.0.1:7460</c>.</summary>
+    public string Url { get; set; } = "http://127.0.0.1:7460";
+
+    public string DataDirectory { get; set; } = DefaultDataDirectory;
+
+    /// <summary>The SQLite file; default <c>dts.db</c> in the data directory.</summary>
+    public string? StorePath { get; set; }
+
+    /// <summary>Where the first start writes the generated admin secret; default <c>admin.secret</c> in the data directory.</summary>
+    public string? AdminSecretFile { get; set; }
+
+    /// <summary>How often workers are asked to send heartbeats: 3 seconds.</summary>
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>A lease not renewed by a heartbeat for this long expires and its job is queued again: 15 seconds.</summary>
+    public TimeSpan LeaseTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>How far a request's timestamp may be from the server's clock: 300 seconds either way.</summary>
+    public TimeSpan SignatureWindow { get; set; } = TimeSpan.FromSeconds(300);
+
+    /// <summary>The largest body of a single-job request: 1 MiB.</summary>
+    public long MaxBodyBytes { get; set; } = 1 << 20;
+
+    /// <summary>The largest body of a batch request: 64 MiB.</summary>
+    public long MaxBatchBodyBytes { get; set; } = 64L << 20;
+
+    /// <summary>How long a user record is cached between store reads: 2 seconds.</summary>
+    public TimeSpan UserCacheTime { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How often the lease rescuer looks for expired leases: 1 second.</summary>
+    public TimeSpan RescueInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The scheduler's longest sleep when nothing is due: 1 second (it also wakes when a job is scheduled).</summary>
+    public TimeSpan SchedulerMaxSleep { get; set; } = TimeSpan.FromSeconds(1);
+
+    public string ResolvedStorePath => StorePath ?? Path.Combine(DataDirectory, "dts.db");
+    public string ResolvedAdminSecretFile => AdminSecretFile ?? Path.Combine(DataDirectory, "admin.secret");
+}

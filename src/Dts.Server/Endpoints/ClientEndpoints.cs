@@ -1,0 +1,148 @@
+using Dts.Contracts;
+using Dts.Core;
+using Dts.Core.Storage;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace Dts.Server.Endpoints;
+
+/// <summary>Endpoints for clients: submit, look at, cancel jobs, and receive results.</summary>
+internal static class ClientEndpoints
+{
+    public static void Map(IEndpointRouteBuilder app, ServerContext s)
+    {
+        app.MapPost(ApiRoutes.Jobs, Api.Signed(s, Roles.Client, batch: false, (ctx, caller) => SubmitOneAsync(s, ctx, caller)));
+        app.MapPost(ApiRoutes.JobsBatch, Api.Signed(s, Roles.Client, batch: true, (ctx, caller) => SubmitBatchAsync(s, ctx, caller)));
+        app.MapGet("/v1/jobs/{id}", Api.Signed(s, Roles.Client, batch: false, (ctx, caller) => GetAsync(s, ctx, caller)));
+        app.MapPost("/v1/jobs/{id}/cancel", Api.Signed(s, Roles.Client, batch: false, (ctx, caller) => CancelAsync(s, ctx, caller)));
+        app.MapGet(ApiRoutes.Results, Api.Signed(s, Roles.Client, batch: false, (ctx, caller) => ResultsAsync(s, ctx, caller)));
+        app.MapPost(ApiRoutes.ResultsAck, Api.Signed(s, Roles.Client, batch: true, (ctx, caller) => AckAsync(s, ctx, caller)));
+    }
+
+    private static async Task SubmitOneAsync(ServerContext s, HttpContext ctx, Http.Caller caller)
+    {
+        var request = Http.RequestBody.Parse(caller.Body, DtsJsonContext.Default.SubmitJobRequest);
+        var now = s.Time.GetUtcNow();
+        var job = JobRules.Normalize(request, caller.Name, now);
+        var results = await InsertAsync(s, [job], now, ctx.RequestAborted);
+        var r = results[0];
+        ctx.Response.Headers.Location = ApiRoutes.Job(r.Id);
+        await Api.WriteAsync(ctx, r.Coalesced ? 200 : 201, new SubmitJobResponse { Id = r.Id, State = r.State, Coalesced = r.Coalesced },
+            DtsJsonContext.Default.SubmitJobResponse);
+    }
+
+    private static async Task SubmitBatchAsync(ServerContext s, HttpContext ctx, Http.Caller caller)
+    {
+        var request = Http.RequestBody.Parse(caller.Body, DtsJsonContext.Default.SubmitBatchRequest);
+        if (request.Jobs is null) throw new DtsException(ErrorCodes.MissingField, "'jobs' is required: an array of jobs to submit.", "jobs");
+        if (request.Jobs.Count is 0 or > ApiRoutes.MaxBatch)
+            throw new DtsException(ErrorCodes.InvalidField, $"'jobs' must hold 1 to {ApiRoutes.MaxBatch} jobs.", "jobs");
+        var now = s.Time.GetUtcNow();
+        // Validate every job before storing any: a batch is accepted whole or refused whole.
+        var jobs = new NewJob[request.Jobs.Count];
+        for (var i = 0; i < jobs.Length; i++) jobs[i] = JobRules.Normalize(request.Jobs[i], caller.Name, now, $"jobs[{i}]");
+        var results = await InsertAsync(s, jobs, now, ctx.RequestAborted);
+        var answer = new List<SubmitJobResponse>(results.Count);
+        foreach (var r in results) answer.Add(new SubmitJobResponse { Id = r.Id, State = r.State, Coalesced = r.Coalesced });
+        await Api.WriteAsync(ctx, 200, new SubmitBatchResponse { Jobs = answer }, DtsJsonContext.Default.SubmitBatchResponse);
+    }
+
+    private static async Task<IReadOnlyList<JobInsertResult>> InsertAsync(ServerContext s, IReadOnlyList<NewJob> jobs, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        // Not the request's token: once handed to the store the write commits or fails as a whole,
+        // and the answer must reflect what was committed.
+        _ = cancellationToken;
+        var results = await s.Store.JobInsertManyAsync(new JobInsertManyParams(jobs, now), CancellationToken.None);
+        string? last = null;
+        var scheduled = false;
+        foreach (var r in results)
+        {
+            if (r.Coalesced) continue;
+            if (r.State == JobState.Queued && r.Function != last)
+            {
+                s.Signals.JobsReady(r.Function);
+                last = r.Function;
+            }
+            else if (r.State == JobState.Scheduled)
+            {
+                scheduled = true;
+            }
+        }
+        if (scheduled) s.Signals.Scheduled();
+        return results;
+    }
+
+    private static async Task GetAsync(ServerContext s, HttpContext ctx, Http.Caller caller)
+    {
+        var id = Api.JobId(ctx);
+        var wait = TimeSpan.FromSeconds(Api.QueryDouble(ctx, "wait_seconds", 0, 0, ApiRoutes.MaxWaitSeconds));
+        var deadline = s.Time.GetUtcNow() + wait;
+        while (true)
+        {
+            var job = await s.Store.JobGetAsync(new JobGetParams(id), ctx.RequestAborted);
+            if (job is null || (job.Owner != caller.Name && !caller.IsAdministrator))
+                throw new DtsException(ErrorCodes.JobNotFound, $"No job has the id '{id}'.");
+            var remaining = deadline - s.Time.GetUtcNow();
+            if (job.State.IsTerminal() || remaining <= TimeSpan.Zero || s.Stopping.IsCancellationRequested)
+            {
+                await Api.WriteAsync(ctx, 200, job.ToView(), DtsJsonContext.Default.JobView);
+                return;
+            }
+            // The owner's results signal fires whenever one of its jobs finishes.
+            var ticket = s.Signals.ResultsTicket(job.Owner);
+            var again = await s.Store.JobGetAsync(new JobGetParams(id), ctx.RequestAborted);
+            if (again is not null && again.State.IsTerminal()) continue;
+            await s.WaitAsync(ticket, remaining, ctx.RequestAborted);
+        }
+    }
+
+    private static async Task CancelAsync(ServerContext s, HttpContext ctx, Http.Caller caller)
+    {
+        var id = Api.JobId(ctx);
+        var result = await s.Store.JobCancelAsync(new JobCancelParams(id, caller.IsAdministrator ? null : caller.Name, s.Time.GetUtcNow()), CancellationToken.None);
+        switch (result.Status)
+        {
+            case JobCancelStatus.NotFound:
+                throw new DtsException(ErrorCodes.JobNotFound, $"No job has the id '{id}'.");
+            case JobCancelStatus.AlreadyFinished:
+                throw new DtsException(ErrorCodes.JobFinished, $"Job '{id}' has already finished as {result.Job?.State.ToWire()}; there is nothing to cancel.");
+            case JobCancelStatus.Cancelled:
+                s.Signals.ResultsReady(result.Job!.Owner);
+                break;
+        }
+        await Api.WriteAsync(ctx, 200, result.Job!.ToView(), DtsJsonContext.Default.JobView);
+    }
+
+    private static async Task ResultsAsync(ServerContext s, HttpContext ctx, Http.Caller caller)
+    {
+        var max = Api.QueryInt(ctx, "max", 100, 1, ApiRoutes.MaxBatch);
+        var wait = TimeSpan.FromSeconds(Api.QueryDouble(ctx, "wait_seconds", 0, 0, ApiRoutes.MaxWaitSeconds));
+        var deadline = s.Time.GetUtcNow() + wait;
+        while (true)
+        {
+            var ticket = s.Signals.ResultsTicket(caller.Name);
+            var jobs = await s.Store.JobResultsGetAsync(new JobResultsGetParams(caller.Name, max), ctx.RequestAborted);
+            var remaining = deadline - s.Time.GetUtcNow();
+            if (jobs.Count > 0 || remaining <= TimeSpan.Zero || s.Stopping.IsCancellationRequested)
+            {
+                var views = new List<JobView>(jobs.Count);
+                foreach (var j in jobs) views.Add(j.ToView());
+                await Api.WriteAsync(ctx, 200, new ResultsResponse { Results = views }, DtsJsonContext.Default.ResultsResponse);
+                return;
+            }
+            await s.WaitAsync(ticket, remaining, ctx.RequestAborted);
+        }
+    }
+
+    private static async Task AckAsync(ServerContext s, HttpContext ctx, Http.Caller caller)
+    {
+        var request = Http.RequestBody.Parse(caller.Body, DtsJsonContext.Default.AckRequest);
+        if (request.Ids is null) throw new DtsException(ErrorCodes.MissingField, "'ids' is required: the ids of the results to acknowledge.", "ids");
+        if (request.Ids.Count > 10 * ApiRoutes.MaxBatch)
+            throw new DtsException(ErrorCodes.InvalidField, $"At most {10 * ApiRoutes.MaxBatch} ids at once.", "ids");
+        var ids = request.Ids.Where(JobIds.IsWellFormed).ToList();
+        var count = ids.Count == 0 ? 0 : await s.Store.JobResultsAckAsync(new JobResultsAckParams(caller.Name, ids), CancellationToken.None);
+        await Api.WriteAsync(ctx, 200, new AckResponse { Acknowledged = count }, DtsJsonContext.Default.AckResponse);
+    }
+}

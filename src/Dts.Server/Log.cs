@@ -1,0 +1,24 @@
+using Microsoft.Extensions.Logging;
+
+namespace Dts.Server;
+
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Information, "Dts server listening on {Url}, store {Store}")]
+    public static partial void Listening(ILogger logger, string url, string store);
+
+    [LoggerMessage(2, LogLevel.Warning, "Created the first administrator '{User}'; its secret is in {SecretFile} (readable by this user only)")]
+    public static partial void AdminCreated(ILogger logger, string user, string secretFile);
+
+    [LoggerMessage(3, LogLevel.Error, "Unhandled error on {Method} {Path}")]
+    public static partial void Unhandled(ILogger logger, Exception exception, string method, string path);
+
+    [LoggerMessage(4, LogLevel.Error, "Daemon {Daemon} failed; retrying in {Delay}")]
+    public static partial void DaemonFailed(ILogger logger, Exception exception, string daemon, TimeSpan delay);
+
+    [LoggerMessage(5, LogLevel.Information, "Rescued expired leases: {Requeued} queued again, {Dead} dead")]
+    public static partial void Rescued(ILogger logger, int requeued, int dead);
+
+    [LoggerMessage(6, LogLevel.Information, "Worker {WorkerId} ({Name}) registered by {User} for {Functions}")]
+    public static partial void WorkerRegistered(ILogger logger, string workerId, string name, string user, string functions);
+}

@@ -1,0 +1,41 @@
+using Dts.Core;
+using Dts.Core.Storage;
+using Dts.Server.Http;
+using Microsoft.Extensions.Logging;
+
+namespace Dts.Server;
+
+/// <summary>What the endpoints and daemons of one server share.</summary>
+public sealed class ServerContext(
+    DtsServerOptions options,
+    IJobStore store,
+    JobSignals signals,
+    TimeProvider time,
+    RequestAuthenticator authenticator,
+    UserDirectory users,
+    RetryPolicy retryPolicy,
+    ILoggerFactory loggerFactory)
+{
+    public DtsServerOptions Options { get; } = options;
+    public IJobStore Store { get; } = store;
+    public JobSignals Signals { get; } = signals;
+    public TimeProvider Time { get; } = time;
+    public RequestAuthenticator Authenticator { get; } = authenticator;
+    public UserDirectory Users { get; } = users;
+    public RetryPolicy RetryPolicy { get; } = retryPolicy;
+    public ILoggerFactory LoggerFactory { get; } = loggerFactory;
+
+    /// <summary>Cancelled when the server begins to stop, so long polls answer at once instead of holding shutdown.</summary>
+    public CancellationToken Stopping { get; set; }
+
+    /// <summary>Waits until <paramref name="ticket"/> completes, the time is up, or the request or server ends.</summary>
+    public async Task WaitAsync(Task ticket, TimeSpan timeout, CancellationToken requestAborted)
+    {
+        if (timeout <= TimeSpan.Zero) return;
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(requestAborted, Stopping);
+        var delay = Task.Delay(timeout, Time, linked.Token);
+        await Task.WhenAny(ticket, delay);
+        await linked.CancelAsync();
+        requestAborted.ThrowIfCancellationRequested();
+    }
+}
