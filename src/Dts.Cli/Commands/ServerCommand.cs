@@ -1,0 +1,84 @@
+using System.CommandLine;
+using Dts.Contracts;
+using Dts.Core.Storage;
+using Dts.Server;
+using Dts.Storage.Sqlite;
+
+namespace Dts.Cli.Commands;
+
+internal static class ServerCommand
+{
+    public static Command Build()
+    {
+        var url = new Option<string>("--url") { Description = "Address to listen on; port 0 picks a free port.", DefaultValueFactory = _ => "http://127.0.0.1:7460" };
+        var dataDir = new Option<string>("--data-dir") { Description = "Directory of the SQLite file and the first admin secret.", DefaultValueFactory = _ => DtsServerOptions.DefaultDataDirectory };
+        var store = new Option<string?>("--store") { Description = "The SQLite file (default: dts.db in the data directory)." };
+        var heartbeat = new Option<double>("--heartbeat-interval") { Description = "Seconds between worker heartbeats.", DefaultValueFactory = _ => 3 };
+        var leaseTimeout = new Option<double>("--lease-timeout") { Description = "Seconds without a heartbeat after which a worker's jobs are queued again.", DefaultValueFactory = _ => 15 };
+        var urlFile = new Option<string?>("--url-file") { Description = "Write the address actually bound to this file once listening (for scripts using port 0)." };
+
+        var command = new Command("server", "Run a job server (SQLite file by default).")
+        {
+            url, dataDir, store, heartbeat, leaseTimeout, urlFile,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var options = new DtsServerOptions
+            {
+                Url = parse.GetValue(url)!,
+                DataDirectory = parse.GetValue(dataDir)!,
+                StorePath = parse.GetValue(store),
+                HeartbeatInterval = TimeSpan.FromSeconds(parse.GetValue(heartbeat)),
+                LeaseTimeout = TimeSpan.FromSeconds(parse.GetValue(leaseTimeout)),
+            };
+            if (options.LeaseTimeout <= options.HeartbeatInterval)
+                return Cli.Fail("--lease-timeout must be longer than --heartbeat-interval.");
+            await using var server = await DtsServer.StartAsync(options, cancellationToken: cancellationToken);
+            if (parse.GetValue(urlFile) is { } f) await File.WriteAllTextAsync(f, server.Url.ToString().TrimEnd('/') + "\n", CancellationToken.None);
+            try
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                // Ctrl-C or SIGTERM: stop gracefully below.
+            }
+            await server.StopAsync(CancellationToken.None);
+            return 0;
+        });
+        command.Subcommands.Add(BuildAddUser(dataDir, store));
+        return command;
+    }
+
+    private static Command BuildAddUser(Option<string> dataDir, Option<string?> store)
+    {
+        var name = new Argument<string>("name") { Description = "The new user's id." };
+        var roles = new Option<string>("--roles") { Description = "Comma-separated roles: administrator, client, worker.", DefaultValueFactory = _ => "client" };
+        var command = new Command("add-user", "Create a user directly in the server's SQLite file and print its new secret (works while the server runs).")
+        {
+            name, roles, dataDir, store,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var roleList = parse.GetValue(roles)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            foreach (var r in roleList)
+            {
+                if (!Roles.IsKnown(r)) return Cli.Fail($"unknown role '{r}'; use {string.Join(", ", Roles.All)}.");
+            }
+            var userName = parse.GetValue(name)!;
+            if (userName.Length is 0 or > 64 || userName.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.')))
+                return Cli.Fail("a user id is 1 to 64 letters, digits, '_', '-' or '.'.");
+            var options = new DtsServerOptions { DataDirectory = parse.GetValue(dataDir)!, StorePath = parse.GetValue(store) };
+            Directory.CreateDirectory(options.DataDirectory);
+            await using var db = new SqliteJobStore(new SqliteStoreOptions { Path = options.ResolvedStorePath });
+            await db.MigrateAsync(cancellationToken);
+            var secret = RequestSigning.NewSecret();
+            if (!await db.UserInsertAsync(new UserInsertParams(userName, secret, roleList, DateTimeOffset.UtcNow), cancellationToken))
+                return Cli.Fail($"user '{userName}' exists already.");
+            Console.WriteLine(secret);
+            await Console.Error.WriteLineAsync($"created user '{userName}' with roles {string.Join(",", roleList)}; the line above is its secret, shown only now.");
+            return 0;
+        });
+        return command;
+    }
+}
