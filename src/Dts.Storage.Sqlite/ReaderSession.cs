@@ -1,0 +1,88 @@
+using Dts.Core.Storage;
+using Microsoft.Data.Sqlite;
+
+namespace Dts.Storage.Sqlite;
+
+/// <summary>A read connection with its prepared statements; used by one caller at a time, then pooled.</summary>
+internal sealed class ReaderSession : IDisposable
+{
+    private readonly SqliteConnection _connection;
+    private readonly SqliteCommand _jobGet, _resultsGet, _userGet, _userCount, _workerGet;
+
+    public ReaderSession(SqliteConnection connection)
+    {
+        _connection = connection;
+        _jobGet = Sql.Command(connection, $"SELECT {Sql.JobColumns} FROM jobs WHERE id = $id", "$id");
+        _resultsGet = Sql.Command(connection,
+            $"SELECT {Sql.JobColumns} FROM jobs WHERE owner = $owner AND result_pending = 1 ORDER BY finished_at, seq LIMIT $max",
+            "$owner", "$max");
+        _userGet = Sql.Command(connection, "SELECT name, secret, roles_json, disabled, created_at FROM users WHERE name = $name", "$name");
+        _userCount = Sql.Command(connection, "SELECT count(*) FROM users");
+        _workerGet = Sql.Command(connection,
+            "SELECT id, owner, name, functions_json, concurrency, registered_at, last_heartbeat_at FROM workers WHERE id = $id",
+            "$id");
+    }
+
+    public async Task<JobRecord?> JobGetAsync(string id, CancellationToken cancellationToken)
+    {
+        _jobGet.Parameters[0].Value = id;
+        await using var r = await _jobGet.ExecuteReaderAsync(cancellationToken);
+        return await r.ReadAsync(cancellationToken) ? Sql.ReadJob(r) : null;
+    }
+
+    public async Task<IReadOnlyList<JobRecord>> JobResultsGetAsync(JobResultsGetParams p, CancellationToken cancellationToken)
+    {
+        if (p.Max <= 0) return [];
+        _resultsGet.Parameters[0].Value = p.Owner;
+        _resultsGet.Parameters[1].Value = p.Max;
+        var jobs = new List<JobRecord>();
+        await using var r = await _resultsGet.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken)) jobs.Add(Sql.ReadJob(r));
+        return jobs;
+    }
+
+    public async Task<UserRecord?> UserGetAsync(string name, CancellationToken cancellationToken)
+    {
+        _userGet.Parameters[0].Value = name;
+        await using var r = await _userGet.ExecuteReaderAsync(cancellationToken);
+        if (!await r.ReadAsync(cancellationToken)) return null;
+        return new UserRecord
+        {
+            Name = r.GetString(0),
+            Secret = r.GetString(1),
+            Roles = Sql.FromJson(r.GetString(2)),
+            Disabled = r.GetInt64(3) != 0,
+            CreatedAt = Sql.At(r.GetInt64(4)),
+        };
+    }
+
+    public async Task<int> UserCountAsync(CancellationToken cancellationToken) =>
+        Convert.ToInt32(await _userCount.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture);
+
+    public async Task<WorkerRecord?> WorkerGetAsync(string id, CancellationToken cancellationToken)
+    {
+        _workerGet.Parameters[0].Value = id;
+        await using var r = await _workerGet.ExecuteReaderAsync(cancellationToken);
+        if (!await r.ReadAsync(cancellationToken)) return null;
+        return new WorkerRecord
+        {
+            Id = r.GetString(0),
+            Owner = r.GetString(1),
+            Name = r.GetString(2),
+            Functions = Sql.FromJson(r.GetString(3)),
+            Concurrency = r.GetInt32(4),
+            RegisteredAt = Sql.At(r.GetInt64(5)),
+            LastHeartbeatAt = Sql.At(r.GetInt64(6)),
+        };
+    }
+
+    public void Dispose()
+    {
+        _jobGet.Dispose();
+        _resultsGet.Dispose();
+        _userGet.Dispose();
+        _userCount.Dispose();
+        _workerGet.Dispose();
+        _connection.Dispose();
+    }
+}

@@ -1,0 +1,370 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Threading.Channels;
+using Dts.Core.Storage;
+using Microsoft.Data.Sqlite;
+
+namespace Dts.Storage.Sqlite;
+
+/// <summary>
+/// <see cref="IJobStore"/> on one SQLite file in WAL mode. All writes go through one background
+/// loop that owns the only writer connection and commits every operation waiting at that moment
+/// in one transaction (group commit), each in its own savepoint so a failing operation fails
+/// alone. Reads use a small pool of separate connections, which WAL lets run beside the writer.
+/// Call <see cref="MigrateAsync"/> once before use; dispose to drain pending writes and close the file.
+/// </summary>
+public sealed class SqliteJobStore : IJobStore
+{
+    private readonly SqliteStoreOptions _options;
+    private readonly string _connectionString;
+    private readonly Channel<WriteOp> _queue;
+    private readonly Task _writerLoop;
+    private readonly ConcurrentQueue<ReaderSession> _idleReaders = new();
+    private int _idleReaderCount;
+    private WriterSession? _writer;
+    private long _commitCount;
+    private int _disposed;
+
+    public SqliteJobStore(SqliteStoreOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (string.IsNullOrWhiteSpace(options.Path)) throw new ArgumentException("The SQLite store needs a file path.", nameof(options));
+        if (options.MaxBatchOps < 1) throw new ArgumentOutOfRangeException(nameof(options), options.MaxBatchOps, "MaxBatchOps must be at least 1.");
+        if (options.QueueCapacity < 1) throw new ArgumentOutOfRangeException(nameof(options), options.QueueCapacity, "QueueCapacity must be at least 1.");
+        _options = options;
+        _connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = options.Path,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Cache = SqliteCacheMode.Private,
+            // The store keeps its own connections; the driver's pool would hold the file open after disposal.
+            Pooling = false,
+            DefaultTimeout = Math.Max(1, (int)options.BusyTimeout.TotalSeconds),
+        }.ToString();
+        _queue = Channel.CreateBounded<WriteOp>(new BoundedChannelOptions(options.QueueCapacity)
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+        _writerLoop = Task.Run(WriterLoopAsync);
+    }
+
+    public string Description => $"SQLite {_options.Path}";
+
+    /// <summary>Transactions the writer loop has committed; many operations share one under load.</summary>
+    public long CommitCount => Interlocked.Read(ref _commitCount);
+
+    public async Task MigrateAsync(CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        await using var connection = await OpenAsync(cancellationToken);
+        await SqliteMigrator.MigrateAsync(connection, cancellationToken);
+    }
+
+    public Task<IReadOnlyList<JobInsertResult>> JobInsertManyAsync(JobInsertManyParams p, CancellationToken cancellationToken) =>
+        WriteAsync(static (s, a) => s.JobInsertMany(a), p, cancellationToken);
+
+    public Task<JobRecord?> JobGetAsync(JobGetParams p, CancellationToken cancellationToken) =>
+        ReadAsync(static (r, a, ct) => r.JobGetAsync(a.Id, ct), p, cancellationToken);
+
+    public Task<IReadOnlyList<JobRecord>> JobLeaseAsync(JobLeaseParams p, CancellationToken cancellationToken) =>
+        WriteAsync(static (s, a) => s.JobLease(a), p, cancellationToken);
+
+    public Task<IReadOnlyList<JobReportResult>> JobReportManyAsync(JobReportManyParams p, CancellationToken cancellationToken) =>
+        WriteAsync(static (s, a) => s.JobReportMany(a), p, cancellationToken);
+
+    public Task<IReadOnlyList<JobRecord>> JobResultsGetAsync(JobResultsGetParams p, CancellationToken cancellationToken) =>
+        ReadAsync(static (r, a, ct) => r.JobResultsGetAsync(a, ct), p, cancellationToken);
+
+    public Task<int> JobResultsAckAsync(JobResultsAckParams p, CancellationToken cancellationToken) =>
+        WriteAsync(static (s, a) => s.JobResultsAck(a), p, cancellationToken);
+
+    public Task<JobCancelResult> JobCancelAsync(JobCancelParams p, CancellationToken cancellationToken) =>
+        WriteAsync(static (s, a) => s.JobCancel(a), p, cancellationToken);
+
+    public Task<JobPromoteDueResult> JobPromoteDueAsync(JobPromoteDueParams p, CancellationToken cancellationToken) =>
+        WriteAsync(static (s, a) => s.JobPromoteDue(a), p, cancellationToken);
+
+    public Task<JobRescueExpiredResult> JobRescueExpiredAsync(JobRescueExpiredParams p, CancellationToken cancellationToken) =>
+        WriteAsync(static (s, a) => s.JobRescueExpired(a), p, cancellationToken);
+
+    public Task<UserRecord?> UserGetAsync(string name, CancellationToken cancellationToken) =>
+        ReadAsync(static (r, a, ct) => r.UserGetAsync(a, ct), name, cancellationToken);
+
+    public Task<bool> UserInsertAsync(UserInsertParams p, CancellationToken cancellationToken) =>
+        WriteAsync(static (s, a) => s.UserInsert(a), p, cancellationToken);
+
+    public Task<int> UserCountAsync(CancellationToken cancellationToken) =>
+        ReadAsync(static (r, _, ct) => r.UserCountAsync(ct), 0, cancellationToken);
+
+    public Task WorkerUpsertAsync(WorkerUpsertParams p, CancellationToken cancellationToken) =>
+        WriteAsync(static (s, a) => s.WorkerUpsert(a), p, cancellationToken);
+
+    public Task<WorkerRecord?> WorkerGetAsync(string id, CancellationToken cancellationToken) =>
+        ReadAsync(static (r, a, ct) => r.WorkerGetAsync(a, ct), id, cancellationToken);
+
+    public Task<WorkerHeartbeatResult> WorkerHeartbeatAsync(WorkerHeartbeatParams p, CancellationToken cancellationToken) =>
+        WriteAsync(static (s, a) => s.WorkerHeartbeat(a), p, cancellationToken);
+
+    /// <summary>
+    /// Runs <paramref name="run"/> on the writer connection inside the next group commit. For
+    /// tests of the group commit itself: an exception fails only this caller.
+    /// </summary>
+    internal Task<TResult> WriteRawAsync<TResult>(Func<SqliteConnection, TResult> run, CancellationToken cancellationToken) =>
+        WriteAsync(static (s, a) => a(s.Connection), run, cancellationToken);
+
+    private Task<TResult> WriteAsync<TArg, TResult>(Func<WriterSession, TArg, TResult> run, TArg arg, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        var op = new WriteOp<TArg, TResult>(run, arg, cancellationToken);
+        return _queue.Writer.TryWrite(op) ? op.Task : EnqueueSlowAsync(op, cancellationToken);
+    }
+
+    private async Task<TResult> EnqueueSlowAsync<TArg, TResult>(WriteOp<TArg, TResult> op, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _queue.Writer.WriteAsync(op, cancellationToken);
+        }
+        catch (ChannelClosedException)
+        {
+            throw new ObjectDisposedException(nameof(SqliteJobStore));
+        }
+        return await op.Task;
+    }
+
+    private async Task WriterLoopAsync()
+    {
+        var batch = new List<WriteOp>(_options.MaxBatchOps);
+        // No cancellation token: the loop ends when disposal completes the queue and it is drained.
+        while (await _queue.Reader.WaitToReadAsync())
+        {
+            while (batch.Count < _options.MaxBatchOps && _queue.Reader.TryRead(out var op)) batch.Add(op);
+            RunBatch(batch);
+            batch.Clear();
+        }
+        _writer?.Dispose();
+        _writer = null;
+    }
+
+    private void RunBatch(List<WriteOp> batch)
+    {
+        WriterSession writer;
+        try
+        {
+            writer = _writer ??= OpenWriter();
+            writer.Begin();
+        }
+        catch (Exception e)
+        {
+            foreach (var op in batch) op.Fail(e);
+            return;
+        }
+
+        Exception? batchError = null;
+        foreach (var op in batch)
+        {
+            if (op.SkipIfCancelled()) continue;
+            try
+            {
+                writer.Savepoint();
+            }
+            catch (Exception e)
+            {
+                batchError = e;
+                break;
+            }
+            try
+            {
+                op.Run(writer);
+                writer.Release();
+            }
+            catch (Exception e)
+            {
+                op.SetError(e);
+                try
+                {
+                    writer.RollbackToSavepoint();
+                }
+                catch (Exception rollbackError)
+                {
+                    // The transaction is unusable (SQLite may have rolled it back itself): nobody's write is safe.
+                    batchError = rollbackError;
+                    break;
+                }
+            }
+        }
+
+        if (batchError is null)
+        {
+            try
+            {
+                writer.Commit();
+                Interlocked.Increment(ref _commitCount);
+            }
+            catch (Exception e)
+            {
+                batchError = e;
+            }
+        }
+
+        if (batchError is not null)
+        {
+            try
+            {
+                writer.Rollback();
+            }
+            catch (SqliteException)
+            {
+                // SQLite already ended the transaction; there is nothing left to roll back.
+            }
+            foreach (var op in batch) op.Fail(batchError);
+            return;
+        }
+
+        // Only now, after the commit, may any caller learn that its write happened.
+        foreach (var op in batch) op.Complete();
+    }
+
+    private WriterSession OpenWriter()
+    {
+        var connection = new SqliteConnection(_connectionString);
+        try
+        {
+            connection.Open();
+            var synchronous = _options.Synchronous switch
+            {
+                SqliteSynchronous.Off => "OFF",
+                SqliteSynchronous.Normal => "NORMAL",
+                _ => "FULL",
+            };
+            using var pragma = connection.CreateCommand();
+            pragma.CommandText =
+                $"PRAGMA busy_timeout = {BusyTimeoutMs}; PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; " +
+                "PRAGMA temp_store = MEMORY;";
+            pragma.ExecuteNonQuery();
+            return new WriterSession(connection);
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    private string BusyTimeoutMs => ((long)_options.BusyTimeout.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
+
+    private async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
+    {
+        var connection = new SqliteConnection(_connectionString);
+        try
+        {
+            await connection.OpenAsync(cancellationToken);
+            await using var pragma = connection.CreateCommand();
+            pragma.CommandText = $"PRAGMA busy_timeout = {BusyTimeoutMs};";
+            await pragma.ExecuteNonQueryAsync(cancellationToken);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    private async Task<TResult> ReadAsync<TArg, TResult>(
+        Func<ReaderSession, TArg, CancellationToken, Task<TResult>> read, TArg arg, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        ReaderSession reader;
+        if (_idleReaders.TryDequeue(out var idle))
+        {
+            Interlocked.Decrement(ref _idleReaderCount);
+            reader = idle;
+        }
+        else
+        {
+            reader = new ReaderSession(await OpenAsync(cancellationToken));
+        }
+
+        TResult result;
+        try
+        {
+            result = await read(reader, arg, cancellationToken);
+        }
+        catch
+        {
+            // The connection may be in any state after a failure; a fresh one is cheap.
+            reader.Dispose();
+            throw;
+        }
+        ReturnReader(reader);
+        return result;
+    }
+
+    private void ReturnReader(ReaderSession reader)
+    {
+        if (_disposed != 0 || Interlocked.Increment(ref _idleReaderCount) > _options.MaxIdleReaders)
+        {
+            if (_disposed == 0) Interlocked.Decrement(ref _idleReaderCount);
+            reader.Dispose();
+            return;
+        }
+        _idleReaders.Enqueue(reader);
+        // Disposal may have drained the pool between the check above and the enqueue.
+        if (_disposed != 0) DisposeIdleReaders();
+    }
+
+    private void DisposeIdleReaders()
+    {
+        while (_idleReaders.TryDequeue(out var reader)) reader.Dispose();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _queue.Writer.TryComplete();
+        await _writerLoop;
+        DisposeIdleReaders();
+    }
+
+    private abstract class WriteOp
+    {
+        /// <summary>True when the caller gave up before the operation ran; it is then not run at all.</summary>
+        public abstract bool SkipIfCancelled();
+        public abstract void Run(WriterSession session);
+        public abstract void SetError(Exception error);
+        public abstract void Complete();
+        public abstract void Fail(Exception error);
+    }
+
+    private sealed class WriteOp<TArg, TResult>(Func<WriterSession, TArg, TResult> run, TArg arg, CancellationToken cancellationToken)
+        : WriteOp
+    {
+        private readonly TaskCompletionSource<TResult> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private TResult? _result;
+        private Exception? _error;
+        private bool _skipped;
+
+        public Task<TResult> Task => _completion.Task;
+
+        public override bool SkipIfCancelled() => _skipped = cancellationToken.IsCancellationRequested;
+
+        public override void Run(WriterSession session) => _result = run(session, arg);
+
+        public override void SetError(Exception error) => _error = error;
+
+        public override void Complete()
+        {
+            if (_skipped) _completion.TrySetCanceled(cancellationToken);
+            else if (_error is not null) _completion.TrySetException(_error);
+            else _completion.TrySetResult(_result!);
+        }
+
+        public override void Fail(Exception error)
+        {
+            if (_skipped) _completion.TrySetCanceled(cancellationToken);
+            else _completion.TrySetException(error);
+        }
+    }
+}

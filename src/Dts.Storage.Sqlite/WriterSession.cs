@@ -1,0 +1,474 @@
+using Dts.Contracts;
+using Dts.Core;
+using Dts.Core.Storage;
+using Microsoft.Data.Sqlite;
+
+namespace Dts.Storage.Sqlite;
+
+/// <summary>
+/// The one writer connection and its prepared statements. Used only by the writer loop, always
+/// inside the loop's transaction and an operation's savepoint, so these methods never begin or
+/// commit anything themselves.
+/// </summary>
+internal sealed class WriterSession : IDisposable
+{
+    private const string CoalescingStates = "state IN ('queued', 'scheduled', 'running', 'awaiting_retry')";
+
+    private readonly SqliteConnection _connection;
+    private readonly SqliteCommand _begin, _commit, _rollback, _savepoint, _release, _rollbackTo;
+    private readonly SqliteCommand _findUnique, _insertJob, _leaseCandidates, _leaseOne;
+    private readonly SqliteCommand _reportLookup, _progress, _succeed, _retry, _finishFailed;
+    private readonly SqliteCommand _ack, _cancelLookup, _cancelNow, _cancelRequest;
+    private readonly SqliteCommand _promote, _nextDue, _expired, _requeue;
+    private readonly SqliteCommand _userInsert, _workerUpsert, _workerTouch, _extendLeases, _workerRunning;
+
+    // Reused between calls; only the writer loop's thread touches them.
+    private readonly List<(long Rank, long Seq)> _candidates = [];
+    private readonly HashSet<string> _functionSet = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, bool> _running = new(StringComparer.Ordinal);
+
+    public WriterSession(SqliteConnection connection)
+    {
+        _connection = connection;
+        _begin = Sql.Command(connection, "BEGIN IMMEDIATE");
+        _commit = Sql.Command(connection, "COMMIT");
+        _rollback = Sql.Command(connection, "ROLLBACK");
+        _savepoint = Sql.Command(connection, "SAVEPOINT op");
+        _release = Sql.Command(connection, "RELEASE op");
+        _rollbackTo = Sql.Command(connection, "ROLLBACK TO op");
+
+        _findUnique = Sql.Command(connection,
+            $"SELECT id, state FROM jobs WHERE owner = $owner AND function = $function AND unique_key = $key AND unique_key IS NOT NULL AND {CoalescingStates}",
+            "$owner", "$function", "$key");
+        _insertJob = Sql.Command(connection,
+            "INSERT INTO jobs (id, function, owner, state, args_json, kwargs_json, rank, unique_key, tags_json, run_at, " +
+            "attempts, max_attempts, timeout_ms, retention_ms, created_at, updated_at) VALUES ($id, $function, $owner, " +
+            "$state, $args, $kwargs, $rank, $key, $tags, $run_at, 0, $max_attempts, $timeout, $retention, $now, $now)",
+            "$id", "$function", "$owner", "$state", "$args", "$kwargs", "$rank", "$key", "$tags", "$run_at",
+            "$max_attempts", "$timeout", "$retention", "$now");
+        // One function per query so that SQLite walks jobs_ready in order instead of sorting the queue.
+        _leaseCandidates = Sql.Command(connection,
+            "SELECT rank, seq FROM jobs WHERE function = $function AND state = 'queued' ORDER BY rank, seq LIMIT $max",
+            "$function", "$max");
+        _leaseOne = Sql.Command(connection,
+            "UPDATE jobs SET state = 'running', lease_token = $token, lease_expires_at = $expires, worker_id = $worker, " +
+            "attempts = attempts + 1, started_at = coalesce(started_at, $now), updated_at = $now " +
+            $"WHERE seq = $seq AND state = 'queued' RETURNING {Sql.JobColumns}",
+            "$token", "$expires", "$worker", "$now", "$seq");
+
+        _reportLookup = Sql.Command(connection,
+            "SELECT seq, state, lease_token, attempts, max_attempts, owner, function, retention_ms, cancel_requested FROM jobs WHERE id = $id",
+            "$id");
+        _progress = Sql.Command(connection,
+            "UPDATE jobs SET progress_num = $num, progress_den = $den, updated_at = $now WHERE seq = $seq",
+            "$num", "$den", "$now", "$seq");
+        _succeed = Sql.Command(connection,
+            "UPDATE jobs SET state = 'succeeded', result_json = $result, finished_at = $now, updated_at = $now, " +
+            "result_pending = 1, result_expires_at = $expires, lease_token = NULL, lease_expires_at = NULL WHERE seq = $seq",
+            "$result", "$now", "$expires", "$seq");
+        _retry = Sql.Command(connection,
+            "UPDATE jobs SET state = 'awaiting_retry', run_at = $run_at, error_code = $code, error_message = $message, " +
+            "updated_at = $now, lease_token = NULL, lease_expires_at = NULL WHERE seq = $seq",
+            "$run_at", "$code", "$message", "$now", "$seq");
+        // For dead and cancelled endings of a running job: the result (an error) waits for its owner.
+        _finishFailed = Sql.Command(connection,
+            "UPDATE jobs SET state = $state, error_code = $code, error_message = $message, finished_at = $now, " +
+            "updated_at = $now, result_pending = 1, result_expires_at = $expires, lease_token = NULL, " +
+            "lease_expires_at = NULL WHERE seq = $seq",
+            "$state", "$code", "$message", "$now", "$expires", "$seq");
+
+        _ack = Sql.Command(connection,
+            "UPDATE jobs SET result_pending = 0 WHERE id = $id AND owner = $owner AND result_pending = 1",
+            "$id", "$owner");
+        _cancelLookup = Sql.Command(connection, $"SELECT {Sql.JobColumns} FROM jobs WHERE id = $id", "$id");
+        _cancelNow = Sql.Command(connection,
+            "UPDATE jobs SET state = 'cancelled', finished_at = $now, updated_at = $now, result_pending = 1, " +
+            $"result_expires_at = $now + retention_ms WHERE seq = $seq RETURNING {Sql.JobColumns}",
+            "$now", "$seq");
+        _cancelRequest = Sql.Command(connection,
+            $"UPDATE jobs SET cancel_requested = 1, updated_at = $now WHERE seq = $seq RETURNING {Sql.JobColumns}",
+            "$now", "$seq");
+
+        _promote = Sql.Command(connection,
+            "UPDATE jobs SET state = 'queued', updated_at = $now WHERE seq IN (SELECT seq FROM jobs " +
+            "WHERE state IN ('scheduled', 'awaiting_retry') AND run_at <= $now ORDER BY run_at LIMIT $limit) RETURNING function",
+            "$now", "$limit");
+        _nextDue = Sql.Command(connection,
+            "SELECT min(run_at) FROM jobs WHERE state IN ('scheduled', 'awaiting_retry') AND run_at > $now",
+            "$now");
+        _expired = Sql.Command(connection,
+            "SELECT seq, attempts, max_attempts, function, owner, retention_ms, cancel_requested FROM jobs " +
+            "WHERE state = 'running' AND lease_expires_at < $now ORDER BY lease_expires_at LIMIT $limit",
+            "$now", "$limit");
+        _requeue = Sql.Command(connection,
+            "UPDATE jobs SET state = 'queued', lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, " +
+            "updated_at = $now WHERE seq = $seq",
+            "$now", "$seq");
+
+        _userInsert = Sql.Command(connection,
+            "INSERT INTO users (name, secret, roles_json, disabled, created_at) VALUES ($name, $secret, $roles, 0, $now) " +
+            "ON CONFLICT (name) DO NOTHING",
+            "$name", "$secret", "$roles", "$now");
+        _workerUpsert = Sql.Command(connection,
+            "INSERT OR REPLACE INTO workers (id, owner, name, functions_json, concurrency, registered_at, last_heartbeat_at) " +
+            "VALUES ($id, $owner, $name, $functions, $concurrency, $now, $now)",
+            "$id", "$owner", "$name", "$functions", "$concurrency", "$now");
+        _workerTouch = Sql.Command(connection, "UPDATE workers SET last_heartbeat_at = $now WHERE id = $id", "$now", "$id");
+        _extendLeases = Sql.Command(connection,
+            "UPDATE jobs SET lease_expires_at = $expires WHERE worker_id = $worker AND state = 'running'",
+            "$expires", "$worker");
+        _workerRunning = Sql.Command(connection,
+            "SELECT id, cancel_requested FROM jobs WHERE worker_id = $worker AND state = 'running'",
+            "$worker");
+    }
+
+    public SqliteConnection Connection => _connection;
+
+    public void Begin() => _begin.ExecuteNonQuery();
+    public void Commit() => _commit.ExecuteNonQuery();
+    public void Rollback() => _rollback.ExecuteNonQuery();
+    public void Savepoint() => _savepoint.ExecuteNonQuery();
+    public void Release() => _release.ExecuteNonQuery();
+
+    public void RollbackToSavepoint()
+    {
+        _rollbackTo.ExecuteNonQuery();
+        _release.ExecuteNonQuery();
+    }
+
+    public IReadOnlyList<JobInsertResult> JobInsertMany(JobInsertManyParams p)
+    {
+        var results = new JobInsertResult[p.Jobs.Count];
+        var now = Sql.Ms(p.Now);
+        for (var i = 0; i < p.Jobs.Count; i++)
+        {
+            var job = p.Jobs[i];
+            if (job.UniqueKey is { } key)
+            {
+                _findUnique.Parameters[0].Value = job.Owner;
+                _findUnique.Parameters[1].Value = job.Function;
+                _findUnique.Parameters[2].Value = key;
+                using var r = _findUnique.ExecuteReader();
+                if (r.Read())
+                {
+                    results[i] = new JobInsertResult(r.GetString(0), Sql.ParseState(r.GetString(1)), true, job.Function);
+                    continue;
+                }
+            }
+            var state = JobRules.InitialState(job, p.Now);
+            var ps = _insertJob.Parameters;
+            ps[0].Value = job.Id;
+            ps[1].Value = job.Function;
+            ps[2].Value = job.Owner;
+            ps[3].Value = state.ToWire();
+            ps[4].Value = job.ArgsJson;
+            ps[5].Value = job.KwargsJson;
+            ps[6].Value = job.Priority.Rank;
+            ps[7].Value = Sql.Db(job.UniqueKey);
+            ps[8].Value = Sql.Db(job.TagsJson);
+            ps[9].Value = Sql.Ms(job.RunAt);
+            ps[10].Value = job.MaxAttempts;
+            ps[11].Value = job.Timeout is { } t ? Sql.Ms(t) : DBNull.Value;
+            ps[12].Value = Sql.Ms(job.Retention);
+            ps[13].Value = now;
+            _insertJob.ExecuteNonQuery();
+            results[i] = new JobInsertResult(job.Id, state, false, job.Function);
+        }
+        return results;
+    }
+
+    public IReadOnlyList<JobRecord> JobLease(JobLeaseParams p)
+    {
+        if (p.Max <= 0 || p.Functions.Count == 0) return [];
+        _candidates.Clear();
+        _functionSet.Clear();
+        foreach (var function in p.Functions)
+        {
+            if (!_functionSet.Add(function)) continue;
+            _leaseCandidates.Parameters[0].Value = function;
+            _leaseCandidates.Parameters[1].Value = p.Max;
+            using var r = _leaseCandidates.ExecuteReader();
+            while (r.Read()) _candidates.Add((r.GetInt64(0), r.GetInt64(1)));
+        }
+        if (_candidates.Count == 0) return [];
+        _candidates.Sort();
+
+        var now = Sql.Ms(p.Now);
+        var count = Math.Min(p.Max, _candidates.Count);
+        var leased = new List<JobRecord>(count);
+        var ps = _leaseOne.Parameters;
+        ps[1].Value = now + Sql.Ms(p.LeaseDuration);
+        ps[2].Value = p.WorkerId;
+        ps[3].Value = now;
+        for (var i = 0; i < count; i++)
+        {
+            ps[0].Value = JobIds.NewLeaseToken();
+            ps[4].Value = _candidates[i].Seq;
+            using var r = _leaseOne.ExecuteReader();
+            if (r.Read()) leased.Add(Sql.ReadJob(r));
+        }
+        return leased;
+    }
+
+    public IReadOnlyList<JobReportResult> JobReportMany(JobReportManyParams p)
+    {
+        var results = new JobReportResult[p.Items.Count];
+        var now = Sql.Ms(p.Now);
+        for (var i = 0; i < p.Items.Count; i++)
+        {
+            var item = p.Items[i];
+            long seq;
+            JobState state;
+            string? token;
+            int attempts, maxAttempts;
+            string owner, function;
+            long retention;
+            bool cancelRequested;
+            _reportLookup.Parameters[0].Value = item.JobId;
+            using (var r = _reportLookup.ExecuteReader())
+            {
+                if (!r.Read())
+                {
+                    results[i] = new JobReportResult(item.JobId, JobReportStatus.NotFound, null, null, null);
+                    continue;
+                }
+                seq = r.GetInt64(0);
+                state = Sql.ParseState(r.GetString(1));
+                token = r.IsDBNull(2) ? null : r.GetString(2);
+                attempts = r.GetInt32(3);
+                maxAttempts = r.GetInt32(4);
+                owner = r.GetString(5);
+                function = r.GetString(6);
+                retention = r.GetInt64(7);
+                cancelRequested = r.GetInt64(8) != 0;
+            }
+            if (state != JobState.Running || !string.Equals(token, item.LeaseToken, StringComparison.Ordinal))
+            {
+                // The owner is withheld: the reporter is not the job's current holder.
+                results[i] = new JobReportResult(item.JobId, JobReportStatus.StaleLease, state, null, function);
+                continue;
+            }
+
+            JobState after;
+            switch (item.Kind)
+            {
+                case JobReportKind.Progress:
+                    _progress.Parameters[0].Value = Sql.Db(item.ProgressNumerator);
+                    _progress.Parameters[1].Value = Sql.Db(item.ProgressDenominator);
+                    _progress.Parameters[2].Value = now;
+                    _progress.Parameters[3].Value = seq;
+                    _progress.ExecuteNonQuery();
+                    after = JobState.Running;
+                    break;
+                case JobReportKind.Succeed:
+                    _succeed.Parameters[0].Value = Sql.Db(item.ResultJson);
+                    _succeed.Parameters[1].Value = now;
+                    _succeed.Parameters[2].Value = now + retention;
+                    _succeed.Parameters[3].Value = seq;
+                    _succeed.ExecuteNonQuery();
+                    after = JobState.Succeeded;
+                    break;
+                case JobReportKind.Fail:
+                    // A job whose cancellation was requested ends cancelled rather than being retried.
+                    var (next, runAt) = cancelRequested
+                        ? (JobState.Cancelled, p.Now)
+                        : JobTransitions.AfterFailure(attempts, maxAttempts, item.Retry, p.Now, p.RetryPolicy);
+                    if (next == JobState.AwaitingRetry)
+                    {
+                        _retry.Parameters[0].Value = Sql.Ms(runAt);
+                        _retry.Parameters[1].Value = Sql.Db(item.ErrorCode);
+                        _retry.Parameters[2].Value = Sql.Db(item.ErrorMessage);
+                        _retry.Parameters[3].Value = now;
+                        _retry.Parameters[4].Value = seq;
+                        _retry.ExecuteNonQuery();
+                    }
+                    else
+                    {
+                        FinishFailed(seq, next, item.ErrorCode, item.ErrorMessage, now, retention);
+                    }
+                    after = next;
+                    break;
+                default:
+                    throw new ArgumentOutOfRangeException(nameof(p), item.Kind, "Unknown report kind.");
+            }
+            results[i] = new JobReportResult(item.JobId, JobReportStatus.Ok, after, owner, function);
+        }
+        return results;
+    }
+
+    private void FinishFailed(long seq, JobState state, string? code, string? message, long now, long retention)
+    {
+        var ps = _finishFailed.Parameters;
+        ps[0].Value = state.ToWire();
+        ps[1].Value = Sql.Db(code);
+        ps[2].Value = Sql.Db(message);
+        ps[3].Value = now;
+        ps[4].Value = now + retention;
+        ps[5].Value = seq;
+        _finishFailed.ExecuteNonQuery();
+    }
+
+    public int JobResultsAck(JobResultsAckParams p)
+    {
+        var count = 0;
+        _ack.Parameters[1].Value = p.Owner;
+        foreach (var id in p.Ids)
+        {
+            _ack.Parameters[0].Value = id;
+            count += _ack.ExecuteNonQuery();
+        }
+        return count;
+    }
+
+    public JobCancelResult JobCancel(JobCancelParams p)
+    {
+        JobRecord job;
+        long seq;
+        _cancelLookup.Parameters[0].Value = p.Id;
+        using (var r = _cancelLookup.ExecuteReader())
+        {
+            if (!r.Read()) return new JobCancelResult(JobCancelStatus.NotFound, null);
+            seq = r.GetInt64(0);
+            job = Sql.ReadJob(r);
+        }
+        if (p.Owner is not null && !string.Equals(p.Owner, job.Owner, StringComparison.Ordinal))
+            return new JobCancelResult(JobCancelStatus.NotFound, null);
+        if (job.State.IsTerminal()) return new JobCancelResult(JobCancelStatus.AlreadyFinished, job);
+
+        var running = job.State == JobState.Running;
+        var command = running ? _cancelRequest : _cancelNow;
+        command.Parameters[0].Value = Sql.Ms(p.Now);
+        command.Parameters[1].Value = seq;
+        using (var r = command.ExecuteReader())
+        {
+            r.Read();
+            job = Sql.ReadJob(r);
+        }
+        return new JobCancelResult(running ? JobCancelStatus.CancelRequested : JobCancelStatus.Cancelled, job);
+    }
+
+    public JobPromoteDueResult JobPromoteDue(JobPromoteDueParams p)
+    {
+        var now = Sql.Ms(p.Now);
+        var promoted = 0;
+        _functionSet.Clear();
+        if (p.Limit > 0)
+        {
+            _promote.Parameters[0].Value = now;
+            _promote.Parameters[1].Value = p.Limit;
+            using var r = _promote.ExecuteReader();
+            while (r.Read())
+            {
+                promoted++;
+                _functionSet.Add(r.GetString(0));
+            }
+        }
+        _nextDue.Parameters[0].Value = now;
+        var next = _nextDue.ExecuteScalar();
+        return new JobPromoteDueResult(promoted, [.. _functionSet], next is long ms ? Sql.At(ms) : null);
+    }
+
+    public JobRescueExpiredResult JobRescueExpired(JobRescueExpiredParams p)
+    {
+        if (p.Limit <= 0) return new JobRescueExpiredResult(0, 0, [], []);
+        var now = Sql.Ms(p.Now);
+        var rows = new List<(long Seq, JobState Next, string Function, string Owner, long Retention)>();
+        _expired.Parameters[0].Value = now;
+        _expired.Parameters[1].Value = p.Limit;
+        using (var r = _expired.ExecuteReader())
+        {
+            while (r.Read())
+            {
+                // A job whose cancellation was requested is not worth running again.
+                var next = r.GetInt64(6) != 0 ? JobState.Cancelled : JobTransitions.AfterLeaseExpired(r.GetInt32(1), r.GetInt32(2));
+                rows.Add((r.GetInt64(0), next, r.GetString(3), r.GetString(4), r.GetInt64(5)));
+            }
+        }
+        int requeued = 0, dead = 0;
+        var functions = new HashSet<string>(StringComparer.Ordinal);
+        var owners = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var row in rows)
+        {
+            if (row.Next == JobState.Queued)
+            {
+                _requeue.Parameters[0].Value = now;
+                _requeue.Parameters[1].Value = row.Seq;
+                _requeue.ExecuteNonQuery();
+                requeued++;
+                functions.Add(row.Function);
+            }
+            else
+            {
+                FinishFailed(row.Seq, row.Next, JobTransitions.LeaseExpiredErrorCode, JobTransitions.LeaseExpiredMessage, now, row.Retention);
+                if (row.Next == JobState.Dead) dead++;
+                owners.Add(row.Owner);
+            }
+        }
+        return new JobRescueExpiredResult(requeued, dead, [.. functions], [.. owners]);
+    }
+
+    public bool UserInsert(UserInsertParams p)
+    {
+        _userInsert.Parameters[0].Value = p.Name;
+        _userInsert.Parameters[1].Value = p.Secret;
+        _userInsert.Parameters[2].Value = Sql.ToJson(p.Roles);
+        _userInsert.Parameters[3].Value = Sql.Ms(p.Now);
+        return _userInsert.ExecuteNonQuery() == 1;
+    }
+
+    public bool WorkerUpsert(WorkerUpsertParams p)
+    {
+        var ps = _workerUpsert.Parameters;
+        ps[0].Value = p.Id;
+        ps[1].Value = p.Owner;
+        ps[2].Value = p.Name;
+        ps[3].Value = Sql.ToJson(p.Functions);
+        ps[4].Value = p.Concurrency;
+        ps[5].Value = Sql.Ms(p.Now);
+        _workerUpsert.ExecuteNonQuery();
+        return true;
+    }
+
+    public WorkerHeartbeatResult WorkerHeartbeat(WorkerHeartbeatParams p)
+    {
+        _workerTouch.Parameters[0].Value = Sql.Ms(p.Now);
+        _workerTouch.Parameters[1].Value = p.WorkerId;
+        if (_workerTouch.ExecuteNonQuery() == 0) return new WorkerHeartbeatResult(false, []);
+
+        _extendLeases.Parameters[0].Value = Sql.Ms(p.LeaseExpiresAt);
+        _extendLeases.Parameters[1].Value = p.WorkerId;
+        _extendLeases.ExecuteNonQuery();
+
+        _running.Clear();
+        _workerRunning.Parameters[0].Value = p.WorkerId;
+        using (var r = _workerRunning.ExecuteReader())
+        {
+            while (r.Read()) _running[r.GetString(0)] = r.GetInt64(1) != 0;
+        }
+        var cancel = new List<string>();
+        foreach (var id in p.RunningJobIds)
+        {
+            if (!_running.ContainsKey(id)) cancel.Add(id);
+        }
+        foreach (var (id, cancelRequested) in _running)
+        {
+            if (cancelRequested) cancel.Add(id);
+        }
+        return new WorkerHeartbeatResult(true, cancel);
+    }
+
+    public void Dispose()
+    {
+        foreach (var command in new[]
+                 {
+                     _begin, _commit, _rollback, _savepoint, _release, _rollbackTo, _findUnique, _insertJob,
+                     _leaseCandidates, _leaseOne, _reportLookup, _progress, _succeed, _retry, _finishFailed, _ack,
+                     _cancelLookup, _cancelNow, _cancelRequest, _promote, _nextDue, _expired, _requeue, _userInsert,
+                     _workerUpsert, _workerTouch, _extendLeases, _workerRunning,
+                 })
+        {
+            command.Dispose();
+        }
+        _connection.Dispose();
+    }
+}
