@@ -113,8 +113,14 @@ public sealed class DtsServer : IAsyncDisposable
             try
             {
                 await next(ctx);
-                if (ctx.Response.StatusCode == 405 && !ctx.Response.HasStarted)
-                    await Problems.WriteAsync(ctx, ErrorCodes.MethodNotAllowed, $"{ctx.Request.Method} is not accepted on {ctx.Request.Path}.");
+                // Routing answers unknown paths and methods with empty 404s and 405s; give them problem bodies.
+                if (!ctx.Response.HasStarted)
+                {
+                    if (ctx.Response.StatusCode == 405)
+                        await Problems.WriteAsync(ctx, ErrorCodes.MethodNotAllowed, $"{ctx.Request.Method} is not accepted on {ctx.Request.Path}.");
+                    else if (ctx.Response.StatusCode == 404)
+                        await Problems.WriteAsync(ctx, ErrorCodes.RouteNotFound, $"There is no endpoint {ctx.Request.Method} {ctx.Request.Path}; see docs/protocol.md.");
+                }
             }
             catch (BadHttpRequestException ex) when (!ctx.Response.HasStarted)
             {
@@ -135,7 +141,6 @@ public sealed class DtsServer : IAsyncDisposable
             new HealthResponse { Status = "ok", Version = Version, Store = s.Store.Description }, DtsJsonContext.Default.HealthResponse));
         ClientEndpoints.Map(app, s);
         WorkerEndpoints.Map(app, s);
-        app.MapFallback((HttpContext ctx) => Problems.WriteAsync(ctx, ErrorCodes.RouteNotFound, $"There is no endpoint {ctx.Request.Method} {ctx.Request.Path}; see docs/protocol.md."));
     }
 
     /// <summary>On an empty store, creates user 'admin' and writes its secret to a file only this OS user can read.</summary>

@@ -98,7 +98,7 @@ public sealed class BadInputTests : IAsyncLifetime
     [Fact]
     public async Task OtherUsersJob_LooksLikeNoJob()
     {
-        var s = await Flow.SubmitAsync(_client, "f");
+        var s = await Flow.SubmitFnAsync(_client, "f");
         var bob = await _server.UserAsync("bob", Roles.Client);
         using var get = await bob.GetAsync(ApiRoutes.Job(s.Id));
         await ResponseAssert.ProblemAsync(get, ErrorCodes.JobNotFound);
@@ -166,7 +166,7 @@ public sealed class BadInputTests : IAsyncLifetime
     [Fact]
     public async Task StaleLeaseToken_Is409_AndChangesNothing()
     {
-        var s = await Flow.SubmitAsync(_client, "f");
+        var s = await Flow.SubmitFnAsync(_client, "f");
         var workerId = await Flow.RegisterAsync(_worker, "f");
         var job = Assert.Single(await Flow.LeaseAsync(_worker, workerId));
         var forged = new LeasedJob { Id = job.Id, Function = job.Function, LeaseToken = "00000000000000000000000000000000" };

@@ -73,7 +73,7 @@ public sealed class ClockTests : IAsyncLifetime
     [Fact]
     public async Task Heartbeats_KeepALongJobsLease()
     {
-        var s = await Flow.SubmitAsync(_client, "h");
+        var s = await Flow.SubmitFnAsync(_client, "h");
         var workerId = await Flow.RegisterAsync(_worker, "h");
         var job = Assert.Single(await Flow.LeaseAsync(_worker, workerId));
         for (var i = 0; i < 10; i++)

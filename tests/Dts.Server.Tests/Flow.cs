@@ -9,7 +9,7 @@ internal static class Flow
     public static Task<SubmitJobResponse> SubmitAsync(SignedHttp client, string body) =>
         client.CallAsync(HttpMethod.Post, ApiRoutes.Jobs, body, DtsJsonContext.Default.SubmitJobResponse);
 
-    public static Task<SubmitJobResponse> SubmitAsync(SignedHttp client, string function, string argsJson = "[]") =>
+    public static Task<SubmitJobResponse> SubmitFnAsync(SignedHttp client, string function, string argsJson = "[]") =>
         SubmitAsync(client, $$"""{"function":"{{function}}","args":{{argsJson}}}""");
 
     public static async Task<string> RegisterAsync(SignedHttp worker, params string[] functions)

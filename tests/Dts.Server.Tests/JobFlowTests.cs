@@ -125,7 +125,7 @@ public sealed class JobFlowTests : IAsyncLifetime
         var waiting = Flow.LeaseAsync(_worker, workerId, max: 1, wait: 30);
         await Task.Delay(100, TestContext.Current.CancellationToken);
         Assert.False(waiting.IsCompleted);
-        var submitted = await Flow.SubmitAsync(_client, "later");
+        var submitted = await Flow.SubmitFnAsync(_client, "later");
         var job = Assert.Single(await waiting);
         Assert.Equal(submitted.Id, job.Id);
     }
@@ -133,7 +133,7 @@ public sealed class JobFlowTests : IAsyncLifetime
     [Fact]
     public async Task Results_LongPoll_WakesWhenAJobFinishes()
     {
-        var submitted = await Flow.SubmitAsync(_client, "f");
+        var submitted = await Flow.SubmitFnAsync(_client, "f");
         var waiting = Flow.ResultsAsync(_client, wait: 30);
         var waitingForJob = Flow.GetAsync(_client, submitted.Id, wait: 30);
         var workerId = await Flow.RegisterAsync(_worker, "f");
@@ -147,12 +147,12 @@ public sealed class JobFlowTests : IAsyncLifetime
     [Fact]
     public async Task Cancel_QueuedJob_EndsCancelled_AndRunningJob_IsToldThroughHeartbeat()
     {
-        var queued = await Flow.SubmitAsync(_client, "c");
+        var queued = await Flow.SubmitFnAsync(_client, "c");
         var cancelled = await _client.CallAsync(HttpMethod.Post, ApiRoutes.JobCancel(queued.Id), null, DtsJsonContext.Default.JobView);
         Assert.Equal(JobState.Cancelled, cancelled.State);
         Assert.Contains((await Flow.ResultsAsync(_client)).Results, r => r.Id == queued.Id && r.State == JobState.Cancelled);
 
-        var running = await Flow.SubmitAsync(_client, "c");
+        var running = await Flow.SubmitFnAsync(_client, "c");
         var workerId = await Flow.RegisterAsync(_worker, "c");
         var job = Assert.Single(await Flow.LeaseAsync(_worker, workerId));
         var requested = await _client.CallAsync(HttpMethod.Post, ApiRoutes.JobCancel(running.Id), null, DtsJsonContext.Default.JobView);
@@ -186,10 +186,10 @@ public sealed class JobFlowTests : IAsyncLifetime
     [Fact]
     public async Task Progress_IsVisibleToTheOwner()
     {
-        var s = await Flow.SubmitAsync(_client, "long");
+        var s = await Flow.SubmitFnAsync(_client, "long");
         var workerId = await Flow.RegisterAsync(_worker, "long");
         var job = Assert.Single(await Flow.LeaseAsync(_worker, workerId));
-        using var p = await _worker.PostAsync(ApiRoutes.JobProgress(job.Id), $$"""{"lease_token":"{{job.LeaseToken}}","progress":{"numerator":3,"denominator":10}}""");
+        using var p = await _worker.PostAsync(ApiRoutes.JobProgress(job.Id), $$$"""{"lease_token":"{{{job.LeaseToken}}}","progress":{"numerator":3,"denominator":10}}""");
         Assert.Equal(200, (int)p.StatusCode);
         var view = await Flow.GetAsync(_client, s.Id);
         Assert.Equal(3, view.Progress!.Numerator);
@@ -199,7 +199,7 @@ public sealed class JobFlowTests : IAsyncLifetime
     [Fact]
     public async Task Administrator_SeesOtherUsersJobs()
     {
-        var s = await Flow.SubmitAsync(_client, "f");
+        var s = await Flow.SubmitFnAsync(_client, "f");
         var admin = await _server.UserAsync("root", Roles.Administrator);
         Assert.Equal("alice", (await Flow.GetAsync(admin, s.Id)).Owner);
     }

@@ -65,7 +65,7 @@ public static class RequestBody
         if (ex.Message.Contains("could not be mapped", StringComparison.Ordinal))
         {
             var member = UnmappedMember(ex.Message);
-            var field = string.IsNullOrEmpty(path) ? member : member is null ? path : $"{path}.{member}";
+            var field = string.IsNullOrEmpty(path) ? member : path;
             return new DtsException(ErrorCodes.UnknownField, $"The field '{field}' is not accepted here; see docs/protocol.md for the fields of this request.", field);
         }
         return new DtsException(ErrorCodes.InvalidField,
