@@ -3,7 +3,7 @@ namespace Dts.Core.Tests;
 public sealed class JobSignalsTests
 {
     [Fact]
-    public void Ticket_TakenBeforeASignal_Completes()
+    public async Task Ticket_TakenBeforeASignal_Completes()
     {
         var s = new JobSignals();
         var ticket = s.JobsReadyTicket(["a", "b"]);
@@ -11,7 +11,8 @@ public sealed class JobSignalsTests
         s.JobsReady("c");
         Assert.False(ticket.IsCompleted);
         s.JobsReady("b");
-        Assert.True(ticket.Wait(TimeSpan.FromSeconds(5)));
+        await ticket.WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken);
+        Assert.True(ticket.IsCompletedSuccessfully);
     }
 
     [Fact]
