@@ -107,7 +107,11 @@ public sealed class DtsWorker : IAsyncDisposable, IDisposable
 
         using var heartbeatCts = CancellationTokenSource.CreateLinkedTokenSource(abortToken);
         var heartbeat = Task.Run(() => HeartbeatLoopAsync(heartbeatCts.Token), CancellationToken.None);
-        var reporter = Task.Run(() => ReportLoopAsync(abortToken), CancellationToken.None);
+        // An abort still gets a short chance to send the failures of the jobs it stopped, so the server
+        // re-queues them at once instead of after the lease times out.
+        using var reporterCts = new CancellationTokenSource(Timeout.InfiniteTimeSpan, _time);
+        using var abortRegistration = abortToken.Register(() => reporterCts.CancelAfter(AbortGrace));
+        var reporter = Task.Run(() => ReportLoopAsync(reporterCts.Token), CancellationToken.None);
 
         using var leaseStop = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, abortToken);
         await LeaseLoopAsync(leaseStop.Token).ConfigureAwait(false);
@@ -346,7 +350,9 @@ public sealed class DtsWorker : IAsyncDisposable, IDisposable
         }
         catch (OperationCanceledException) when (abort.IsCancellationRequested)
         {
-            if (batch.Count + reader.Count > 0) Log($"aborted with {batch.Count + reader.Count} reports unsent; the server will re-run those jobs");
+            var unsent = batch.Count;
+            while (reader.TryRead(out _)) unsent++;
+            if (unsent > 0) Log($"aborted with {unsent} reports unsent; the server re-runs those jobs when their leases expire");
         }
     }
 
