@@ -1,0 +1,177 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using Dts.Contracts;
+
+namespace Dts.Client;
+
+/// <summary>
+/// Submits jobs to one Dts server and reads their results. Thread-safe; one instance per server
+/// is meant to be shared.
+/// </summary>
+public sealed class DtsClient : IDisposable, IAsyncDisposable
+{
+    /// <summary>The long-poll wait of <see cref="WaitAsync"/> and <see cref="ReadResultsAsync"/>.</summary>
+    public const int LongPollSeconds = 30;
+
+    private readonly DtsConnection _connection;
+    private readonly bool _ownsConnection;
+
+    /// <param name="userId">The user to sign requests as.</param>
+    /// <param name="secret">That user's secret.</param>
+    /// <param name="serverUrl">The server's base URL, for example <c>http://127.0.0.1:7070</c>.</param>
+    /// <param name="maxConcurrency">The requests expected in flight at once; the connection pool holds twice this many.</param>
+    /// <param name="snoozeInterval">The wait after a 429 or 503 without Retry-After (default 1 s).</param>
+    /// <param name="timeProvider">The clock for timeouts and waits.</param>
+    public DtsClient(string userId, string secret, string serverUrl, int maxConcurrency = DtsConnectionOptions.DefaultMaxConcurrency,
+        TimeSpan? snoozeInterval = null, TimeProvider? timeProvider = null)
+        : this(new DtsConnection(new DtsConnectionOptions
+        {
+            UserId = userId,
+            Secret = secret,
+            ServerUrl = serverUrl,
+            MaxConcurrency = maxConcurrency,
+            SnoozeInterval = snoozeInterval ?? DtsConnectionOptions.DefaultSnoozeInterval,
+            TimeProvider = timeProvider ?? TimeProvider.System,
+        }), ownsConnection: true)
+    {
+    }
+
+    public DtsClient(DtsConnectionOptions options)
+        : this(new DtsConnection(options), ownsConnection: true)
+    {
+    }
+
+    /// <summary>Uses an existing connection, which the caller keeps ownership of.</summary>
+    public DtsClient(DtsConnection connection)
+        : this(connection, ownsConnection: false)
+    {
+    }
+
+    private DtsClient(DtsConnection connection, bool ownsConnection)
+    {
+        _connection = connection;
+        _ownsConnection = ownsConnection;
+    }
+
+    public DtsConnection Connection => _connection;
+
+    public int MaxConcurrency => _connection.Options.MaxConcurrency;
+
+    public Task<SubmitJobResponse> SubmitAsync(SubmitJobRequest job, CancellationToken cancellationToken = default) =>
+        _connection.SendAsync(HttpMethod.Post, ApiRoutes.Jobs, job,
+            DtsJsonContext.Default.SubmitJobRequest, DtsJsonContext.Default.SubmitJobResponse, cancellationToken: cancellationToken);
+
+    /// <summary>Submits <paramref name="function"/> with positional args (a JSON array) and keyword args (a JSON object).</summary>
+    public Task<SubmitJobResponse> SubmitAsync(string function, JsonElement? args = null, JsonElement? kwargs = null, CancellationToken cancellationToken = default) =>
+        SubmitAsync(new SubmitJobRequest { Function = function, Args = args, Kwargs = kwargs }, cancellationToken);
+
+    /// <summary>Submits <paramref name="function"/> with string positional args, as a text input line would.</summary>
+    public Task<SubmitJobResponse> SubmitAsync(string function, IReadOnlyList<string> args, CancellationToken cancellationToken = default) =>
+        SubmitAsync(new SubmitJobRequest { Function = function, Args = JsonValues.StringArray(args) }, cancellationToken);
+
+    /// <summary>Submits many jobs, <see cref="ApiRoutes.MaxBatch"/> per request; the answers keep the input order.</summary>
+    public async Task<IReadOnlyList<SubmitJobResponse>> SubmitBatchAsync(IReadOnlyList<SubmitJobRequest> jobs, CancellationToken cancellationToken = default)
+    {
+        var answers = new List<SubmitJobResponse>(jobs.Count);
+        for (var start = 0; start < jobs.Count; start += ApiRoutes.MaxBatch)
+        {
+            var count = Math.Min(ApiRoutes.MaxBatch, jobs.Count - start);
+            var chunk = new List<SubmitJobRequest>(count);
+            for (var i = start; i < start + count; i++) chunk.Add(jobs[i]);
+            var response = await _connection.SendAsync(HttpMethod.Post, ApiRoutes.JobsBatch, new SubmitBatchRequest { Jobs = chunk },
+                DtsJsonContext.Default.SubmitBatchRequest, DtsJsonContext.Default.SubmitBatchResponse, cancellationToken: cancellationToken).ConfigureAwait(false);
+            if (response.Jobs.Count != count)
+                throw new DtsApiException(200, null, $"The server answered {response.Jobs.Count} jobs to a batch of {count}.");
+            answers.AddRange(response.Jobs);
+        }
+        return answers;
+    }
+
+    public Task<JobView> GetJobAsync(string id, CancellationToken cancellationToken = default) =>
+        _connection.SendAsync(HttpMethod.Get, ApiRoutes.Job(Escape(id)), DtsJsonContext.Default.JobView, cancellationToken: cancellationToken);
+
+    /// <summary>
+    /// Long-polls the job until it is succeeded, dead or cancelled, or <paramref name="timeout"/> passes
+    /// (then the last view is returned; check <see cref="JobStates.IsTerminal"/>). No timeout waits for ever.
+    /// </summary>
+    public async Task<JobView> WaitAsync(string id, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        var time = _connection.TimeProvider;
+        var deadline = timeout is { } t ? time.GetUtcNow() + t : (DateTimeOffset?)null;
+        while (true)
+        {
+            var wait = TimeSpan.FromSeconds(LongPollSeconds);
+            if (deadline is { } d)
+            {
+                var left = d - time.GetUtcNow();
+                if (left < wait) wait = left > TimeSpan.Zero ? left : TimeSpan.Zero;
+            }
+            var seconds = Math.Ceiling(wait.TotalSeconds).ToString(CultureInfo.InvariantCulture);
+            var view = await _connection.SendAsync(HttpMethod.Get, $"{ApiRoutes.Job(Escape(id))}?wait_seconds={seconds}",
+                DtsJsonContext.Default.JobView, wait, cancellationToken).ConfigureAwait(false);
+            if (view.State.IsTerminal()) return view;
+            if (deadline is { } end && time.GetUtcNow() >= end) return view;
+        }
+    }
+
+    public Task<JobView> CancelAsync(string id, CancellationToken cancellationToken = default) =>
+        _connection.SendAsync(HttpMethod.Post, ApiRoutes.JobCancel(Escape(id)), DtsJsonContext.Default.JobView, cancellationToken: cancellationToken);
+
+    /// <summary>
+    /// Streams the caller's finished jobs. Each page is acknowledged once the consumer has taken all
+    /// of its items, so a consumer that stops mid-page sees the rest of that page again next time
+    /// (results are delivered at least once to the reader; write them idempotently).
+    /// </summary>
+    /// <param name="max">Results per page (1 to <see cref="ApiRoutes.MaxBatch"/>).</param>
+    /// <param name="stopWhenIdle">End when a long poll comes back empty, instead of polling until cancelled.</param>
+    public async IAsyncEnumerable<JobView> ReadResultsAsync(int max = 100, bool stopWhenIdle = false,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(max, ApiRoutes.MaxBatch);
+        var path = $"{ApiRoutes.Results}?max={max.ToString(CultureInfo.InvariantCulture)}&wait_seconds={LongPollSeconds}";
+        while (true)
+        {
+            var page = await _connection.SendAsync(HttpMethod.Get, path, DtsJsonContext.Default.ResultsResponse,
+                TimeSpan.FromSeconds(LongPollSeconds), cancellationToken).ConfigureAwait(false);
+            if (page.Results.Count == 0)
+            {
+                if (stopWhenIdle) yield break;
+                continue;
+            }
+            foreach (var job in page.Results) yield return job;
+            await AckAsync(page.Results.Select(j => j.Id).ToList(), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Marks results as delivered so the server may forget them; returns how many it acknowledged.</summary>
+    public async Task<int> AckAsync(IReadOnlyCollection<string> ids, CancellationToken cancellationToken = default)
+    {
+        var total = 0;
+        foreach (var chunk in ids.Chunk(ApiRoutes.MaxBatch))
+        {
+            var answer = await _connection.SendAsync(HttpMethod.Post, ApiRoutes.ResultsAck, new AckRequest { Ids = [.. chunk] },
+                DtsJsonContext.Default.AckRequest, DtsJsonContext.Default.AckResponse, cancellationToken: cancellationToken).ConfigureAwait(false);
+            total += answer.Acknowledged;
+        }
+        return total;
+    }
+
+    private static string Escape(string id)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(id);
+        return Uri.EscapeDataString(id);
+    }
+
+    public void Dispose()
+    {
+        if (_ownsConnection) _connection.Dispose();
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Dispose();
+        return ValueTask.CompletedTask;
+    }
+}

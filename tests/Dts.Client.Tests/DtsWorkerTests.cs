@@ -1,0 +1,180 @@
+using System.Text.Json;
+using Dts.Worker;
+
+namespace Dts.Client.Tests;
+
+public sealed class DtsWorkerTests : IDisposable
+{
+    private readonly FakeWorkerServer _server = new();
+    private readonly ObservedTimeProvider _time = new();
+    private readonly DtsConnection _connection;
+    private readonly CancellationTokenSource _stop = new();
+
+    public DtsWorkerTests()
+    {
+        _connection = new DtsConnection(new DtsConnectionOptions { ServerUrl = "http://127.0.0.1:1", UserId = "w", Secret = "s", TimeProvider = _time }, _server);
+    }
+
+    private DtsWorker NewWorker(int concurrency = 4) => new(_connection, new DtsWorkerOptions
+    {
+        ServerUrl = "http://127.0.0.1:1",
+        UserId = "w",
+        Secret = "s",
+        Name = "test-worker",
+        Concurrency = concurrency,
+        TimeProvider = _time,
+    });
+
+    public void Dispose()
+    {
+        _stop.Dispose();
+        _connection.Dispose();
+    }
+
+    [Fact]
+    public async Task Worker_RegistersItsFunctions_AndReportsResultsAndExceptions()
+    {
+        using var worker = NewWorker(concurrency: 3);
+        worker.Handle("echo", (job, _) => Task.FromResult(job.Args[0].GetString()!));
+        worker.Handle("boom", (_, _) => Task.FromException<JsonElement>(new InvalidOperationException("kaput")));
+        var run = worker.RunAsync(_stop.Token);
+
+        _server.Enqueue("j1", "echo", """["hi"]""");
+        _server.Enqueue("j2", "boom");
+        await Eventually.TrueAsync(() => _server.Final("j1") is not null && _server.Final("j2") is not null, "both outcomes reported");
+        await _stop.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+
+        var registration = Assert.Single(_server.Registrations);
+        Assert.Equal(["boom", "echo"], registration.Functions!.Order(StringComparer.Ordinal));
+        Assert.Equal(3, registration.Concurrency);
+        Assert.Equal("hi", _server.Final("j1")!.Result!.Value.GetString());
+        Assert.Equal("token-j1", _server.Final("j1")!.LeaseToken);
+        Assert.Equal("exception", _server.Final("j2")!.Error!.Code);
+        Assert.Equal("kaput", _server.Final("j2")!.Error!.Message);
+    }
+
+    [Fact]
+    public async Task Worker_JobTimeout_CancelsTheHandler_AndReportsTimeout()
+    {
+        using var worker = NewWorker();
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        worker.Handle("slow", async (_, ct) =>
+        {
+            started.SetResult();
+            await Task.Delay(Timeout.Infinite, ct);
+            return "never";
+        });
+        var run = worker.RunAsync(_stop.Token);
+
+        _server.Enqueue("j1", "slow", timeoutSeconds: 5);
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        _time.Advance(TimeSpan.FromSeconds(4));
+        Assert.Null(_server.Final("j1"));
+        _time.Advance(TimeSpan.FromSeconds(1));
+        await Eventually.TrueAsync(() => _server.Final("j1") is not null, "the timeout to be reported");
+        await _stop.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+
+        Assert.Equal("timeout", _server.Final("j1")!.Error!.Code);
+    }
+
+    [Fact]
+    public async Task Worker_HeartbeatCancel_StopsTheHandler_AndDropsItsOutcome()
+    {
+        using var worker = NewWorker();
+        var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        worker.Handle("slow", async (_, ct) =>
+        {
+            using var registration = ct.Register(() => cancelled.TrySetResult());
+            started.SetResult();
+            await Task.Delay(Timeout.Infinite, ct);
+            return "never";
+        });
+        var run = worker.RunAsync(_stop.Token);
+
+        _server.Enqueue("j1", "slow");
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        _server.CancelOnNextHeartbeat.Enqueue("j1");
+        await Eventually.TrueAsync(() => cancelled.Task.IsCompleted, "the heartbeat's cancel to reach the handler", () => _time.Advance(TimeSpan.FromSeconds(1)));
+        await Eventually.TrueAsync(() => worker.RunningJobs.Count == 0, "the job to leave the running set");
+        await _stop.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+
+        Assert.Contains(_server.Heartbeats, h => h.Running!.Contains("j1"));
+        Assert.DoesNotContain(_server.Reports, r => r.JobId == "j1");
+    }
+
+    [Fact]
+    public async Task Worker_Stopping_LetsInFlightJobsFinish_AndFlushesTheirReports()
+    {
+        using var worker = NewWorker();
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        worker.Handle("gated", async (job, ct) =>
+        {
+            await job.ReportProgressAsync(1, 2, ct);
+            started.SetResult();
+            await gate.Task.WaitAsync(ct);
+            return "finished";
+        });
+        var run = worker.RunAsync(_stop.Token);
+
+        _server.Enqueue("j1", "gated");
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        await _stop.CancelAsync();
+        await Task.Delay(50, TestContext.Current.CancellationToken);
+        Assert.False(run.IsCompleted, "the worker must wait for its running job");
+
+        gate.SetResult();
+        await run.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+
+        Assert.Equal("finished", _server.Final("j1")!.Result!.Value.GetString());
+        Assert.Contains(_server.Reports, r => r.JobId == "j1" && r.Progress is { Numerator: 1, Denominator: 2 });
+    }
+
+    [Fact]
+    public async Task Worker_AbortToken_CancelsRunningJobs_AndReportsThemForRetry()
+    {
+        using var worker = NewWorker();
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        worker.Handle("slow", async (_, ct) =>
+        {
+            started.SetResult();
+            await Task.Delay(Timeout.Infinite, ct);
+            return "never";
+        });
+        using var abort = new CancellationTokenSource();
+        var run = worker.RunAsync(_stop.Token, abort.Token);
+
+        _server.Enqueue("j1", "slow");
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        await _stop.CancelAsync();
+        Assert.False(run.IsCompleted);
+        await abort.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+
+        Assert.Empty(worker.RunningJobs);
+        Assert.Equal("worker_stopped", _server.Final("j1")!.Error!.Code);
+        Assert.True(_server.Final("j1")!.Retry);
+    }
+
+    [Fact]
+    public async Task Worker_WorkerNotFoundOnHeartbeat_RegistersAgain()
+    {
+        using var worker = NewWorker();
+        worker.Handle("echo", (_, _) => Task.FromResult("x"));
+        var run = worker.RunAsync(_stop.Token);
+
+        await Eventually.TrueAsync(() => worker.WorkerId == "w1", "the first registration");
+        _server.ForgetWorkerOnNextHeartbeat = true;
+        await Eventually.TrueAsync(() => worker.WorkerId == "w2", "a second registration", () => _time.Advance(TimeSpan.FromSeconds(1)));
+        _server.Enqueue("j1", "echo");
+        await Eventually.TrueAsync(() => _server.Final("j1") is not null, "a job done under the new registration");
+        await _stop.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+
+        Assert.Equal(2, _server.RegistrationCount);
+    }
+}
