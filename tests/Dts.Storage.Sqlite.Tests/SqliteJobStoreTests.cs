@@ -141,6 +141,35 @@ public sealed class SqliteJobStoreTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task GroupCommit_TransactionLost_FailsEveryCallerAndCommitsNothing()
+    {
+        var (blocker, release) = await BlockWriterAsync();
+        var first = NewJob();
+        var last = NewJob();
+
+        var firstInsert = InsertAsync(first, Ct);
+        // Ending the transaction behind the loop's back leaves no savepoint to return to.
+        var saboteur = _store.WriteRawAsync(connection =>
+        {
+            using var command = connection.CreateCommand();
+            command.CommandText = "ROLLBACK";
+            return command.ExecuteNonQuery();
+        }, Ct);
+        var lastInsert = InsertAsync(last, Ct);
+        release.Set();
+        await blocker;
+
+        await Assert.ThrowsAsync<SqliteException>(() => firstInsert);
+        await Assert.ThrowsAsync<SqliteException>(() => saboteur);
+        await Assert.ThrowsAsync<SqliteException>(() => lastInsert);
+        Assert.Equal(0, await ScalarAsync("SELECT count(*) FROM jobs"));
+
+        var after = NewJob();
+        await InsertAsync(after, Ct);
+        Assert.NotNull(await _store.JobGetAsync(new JobGetParams(after.Id), Ct));
+    }
+
+    [Fact]
     public async Task GroupCommit_WriteIsNotVisibleToReadersBeforeItsCommit()
     {
         var (blocker, release) = await BlockWriterAsync();
