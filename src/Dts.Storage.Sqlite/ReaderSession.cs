@@ -6,6 +6,9 @@ namespace Dts.Storage.Sqlite;
 /// <summary>A read connection with its prepared statements; used by one caller at a time, then pooled.</summary>
 internal sealed class ReaderSession : IDisposable
 {
+    internal const string ResultsGetSql =
+        $"SELECT {Sql.JobColumns} FROM jobs WHERE owner = $owner AND result_pending = 1 ORDER BY finished_at, seq LIMIT $max";
+
     private readonly SqliteConnection _connection;
     private readonly SqliteCommand _jobGet, _resultsGet, _userGet, _userCount, _workerGet;
 
@@ -13,9 +16,7 @@ internal sealed class ReaderSession : IDisposable
     {
         _connection = connection;
         _jobGet = Sql.Command(connection, $"SELECT {Sql.JobColumns} FROM jobs WHERE id = $id", "$id");
-        _resultsGet = Sql.Command(connection,
-            $"SELECT {Sql.JobColumns} FROM jobs WHERE owner = $owner AND result_pending = 1 ORDER BY finished_at, seq LIMIT $max",
-            "$owner", "$max");
+        _resultsGet = Sql.Command(connection, ResultsGetSql, "$owner", "$max");
         _userGet = Sql.Command(connection, "SELECT name, secret, roles_json, disabled, created_at FROM users WHERE name = $name", "$name");
         _userCount = Sql.Command(connection, "SELECT count(*) FROM users");
         _workerGet = Sql.Command(connection,

@@ -14,6 +14,22 @@ internal sealed class WriterSession : IDisposable
 {
     private const string CoalescingStates = "state IN ('queued', 'scheduled', 'running', 'awaiting_retry')";
 
+    internal const string FindUniqueSql =
+        $"SELECT id, state FROM jobs WHERE owner = $owner AND function = $function AND unique_key = $key AND unique_key IS NOT NULL AND {CoalescingStates}";
+    // One function per query so that SQLite walks jobs_ready in order instead of sorting the queue.
+    internal const string LeaseCandidatesSql =
+        "SELECT rank, seq FROM jobs WHERE function = $function AND state = 'queued' ORDER BY rank, seq LIMIT $max";
+    internal const string PromoteSql =
+        "UPDATE jobs SET state = 'queued', updated_at = $now WHERE seq IN (SELECT seq FROM jobs " +
+        "WHERE state IN ('scheduled', 'awaiting_retry') AND run_at <= $now ORDER BY run_at LIMIT $limit) RETURNING function";
+    internal const string NextDueSql =
+        "SELECT min(run_at) FROM jobs WHERE state IN ('scheduled', 'awaiting_retry') AND run_at > $now";
+    internal const string ExpiredSql =
+        "SELECT seq, attempts, max_attempts, function, owner, retention_ms, cancel_requested FROM jobs " +
+        "WHERE state = 'running' AND lease_expires_at < $now ORDER BY lease_expires_at LIMIT $limit";
+    internal const string WorkerRunningSql =
+        "SELECT id, cancel_requested FROM jobs WHERE worker_id = $worker AND state = 'running'";
+
     private readonly SqliteConnection _connection;
     private readonly SqliteCommand _begin, _commit, _rollback, _savepoint, _release, _rollbackTo;
     private readonly SqliteCommand _findUnique, _insertJob, _leaseCandidates, _leaseOne;
@@ -37,19 +53,14 @@ internal sealed class WriterSession : IDisposable
         _release = Sql.Command(connection, "RELEASE op");
         _rollbackTo = Sql.Command(connection, "ROLLBACK TO op");
 
-        _findUnique = Sql.Command(connection,
-            $"SELECT id, state FROM jobs WHERE owner = $owner AND function = $function AND unique_key = $key AND unique_key IS NOT NULL AND {CoalescingStates}",
-            "$owner", "$function", "$key");
+        _findUnique = Sql.Command(connection, FindUniqueSql, "$owner", "$function", "$key");
         _insertJob = Sql.Command(connection,
             "INSERT INTO jobs (id, function, owner, state, args_json, kwargs_json, rank, unique_key, tags_json, run_at, " +
             "attempts, max_attempts, timeout_ms, retention_ms, created_at, updated_at) VALUES ($id, $function, $owner, " +
             "$state, $args, $kwargs, $rank, $key, $tags, $run_at, 0, $max_attempts, $timeout, $retention, $now, $now)",
             "$id", "$function", "$owner", "$state", "$args", "$kwargs", "$rank", "$key", "$tags", "$run_at",
             "$max_attempts", "$timeout", "$retention", "$now");
-        // One function per query so that SQLite walks jobs_ready in order instead of sorting the queue.
-        _leaseCandidates = Sql.Command(connection,
-            "SELECT rank, seq FROM jobs WHERE function = $function AND state = 'queued' ORDER BY rank, seq LIMIT $max",
-            "$function", "$max");
+        _leaseCandidates = Sql.Command(connection, LeaseCandidatesSql, "$function", "$max");
         _leaseOne = Sql.Command(connection,
             "UPDATE jobs SET state = 'running', lease_token = $token, lease_expires_at = $expires, worker_id = $worker, " +
             "attempts = attempts + 1, started_at = coalesce(started_at, $now), updated_at = $now " +
@@ -89,17 +100,9 @@ internal sealed class WriterSession : IDisposable
             $"UPDATE jobs SET cancel_requested = 1, updated_at = $now WHERE seq = $seq RETURNING {Sql.JobColumns}",
             "$now", "$seq");
 
-        _promote = Sql.Command(connection,
-            "UPDATE jobs SET state = 'queued', updated_at = $now WHERE seq IN (SELECT seq FROM jobs " +
-            "WHERE state IN ('scheduled', 'awaiting_retry') AND run_at <= $now ORDER BY run_at LIMIT $limit) RETURNING function",
-            "$now", "$limit");
-        _nextDue = Sql.Command(connection,
-            "SELECT min(run_at) FROM jobs WHERE state IN ('scheduled', 'awaiting_retry') AND run_at > $now",
-            "$now");
-        _expired = Sql.Command(connection,
-            "SELECT seq, attempts, max_attempts, function, owner, retention_ms, cancel_requested FROM jobs " +
-            "WHERE state = 'running' AND lease_expires_at < $now ORDER BY lease_expires_at LIMIT $limit",
-            "$now", "$limit");
+        _promote = Sql.Command(connection, PromoteSql, "$now", "$limit");
+        _nextDue = Sql.Command(connection, NextDueSql, "$now");
+        _expired = Sql.Command(connection, ExpiredSql, "$now", "$limit");
         _requeue = Sql.Command(connection,
             "UPDATE jobs SET state = 'queued', lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, " +
             "updated_at = $now WHERE seq = $seq",
@@ -117,9 +120,7 @@ internal sealed class WriterSession : IDisposable
         _extendLeases = Sql.Command(connection,
             "UPDATE jobs SET lease_expires_at = $expires WHERE worker_id = $worker AND state = 'running'",
             "$expires", "$worker");
-        _workerRunning = Sql.Command(connection,
-            "SELECT id, cancel_requested FROM jobs WHERE worker_id = $worker AND state = 'running'",
-            "$worker");
+        _workerRunning = Sql.Command(connection, WorkerRunningSql, "$worker");
     }
 
     public SqliteConnection Connection => _connection;
