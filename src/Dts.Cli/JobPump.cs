@@ -39,6 +39,7 @@ internal sealed class JobPump(DtsClient client, int batchSize, int maxInFlight, 
             }
         }, stop.Token);
 
+        _stop = stop;
         var pending = new List<Task>();
         var batch = new List<SubmitJobRequest>(batchSize);
         var index = 0;
@@ -60,6 +61,10 @@ internal sealed class JobPump(DtsClient client, int batchSize, int maxInFlight, 
             await Task.WhenAll(pending);
             await reader;
         }
+        catch (OperationCanceledException) when (_failure is not null)
+        {
+            // A submit failed and stopped the run; report that failure rather than the cancellation.
+        }
         finally
         {
             await stop.CancelAsync();
@@ -71,7 +76,11 @@ internal sealed class JobPump(DtsClient client, int batchSize, int maxInFlight, 
             {
             }
         }
+        if (_failure is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(_failure);
     }
+
+    private CancellationTokenSource? _stop;
+    private Exception? _failure;
 
     private async Task<Task> SendAsync(List<SubmitJobRequest> batch, int firstIndex, SemaphoreSlim slots, Action<int, string> onSubmitted, CancellationToken cancellationToken)
     {
@@ -83,6 +92,11 @@ internal sealed class JobPump(DtsClient client, int batchSize, int maxInFlight, 
                 var answers = await client.SubmitBatchAsync(batch, cancellationToken);
                 for (var i = 0; i < answers.Count; i++) onSubmitted(firstIndex + i, answers[i].Id);
                 Interlocked.Add(ref _submitted, answers.Count);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                Interlocked.CompareExchange(ref _failure, ex, null);
+                await _stop!.CancelAsync();
             }
             finally
             {

@@ -3,8 +3,17 @@ using Dts.Cli.Commands;
 
 var root = new RootCommand("Dts: a distributed task scheduler. Clients submit jobs to a server, workers run them, results come back.");
 root.Subcommands.Add(ServerCommand.Build());
-root.Subcommands.Add(WorkerCommand.Build());
-root.Subcommands.Add(ClientCommand.Build());
+//W
+//C
 root.Subcommands.Add(DemoCommand.Build());
 root.Subcommands.Add(BenchCommand.Build());
-return await root.Parse(args).InvokeAsync();
+try
+{
+    return await root.Parse(args).InvokeAsync();
+}
+catch (Exception ex) when (ex is Dts.Client.DtsApiException or HttpRequestException or TimeoutException or IOException or UnauthorizedAccessException or InvalidOperationException)
+{
+    // Expected failures (server refused, unreachable, file problems) get one line, not a stack trace.
+    Console.Error.WriteLine("dts: " + ex.Message);
+    return 1;
+}
