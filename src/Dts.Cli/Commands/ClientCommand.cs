@@ -14,6 +14,8 @@ public static class ClientCommand
         WriteIndented = true,
     });
 
+    private static readonly JsonElement JsonNull = JsonValues.Parse("null");
+
     public static Command Build()
     {
         var command = new Command("client", "Submit jobs and read their results.");
@@ -125,6 +127,9 @@ public static class ClientCommand
             {
                 using var client = await ConnectAsync(connection, parse, cancellationToken).ConfigureAwait(false);
                 var view = await client.GetJobAsync(parse.GetValue(id)!, cancellationToken).ConfigureAwait(false);
+                // An absent args or kwargs reads as an undefined element, which cannot be written back.
+                if (view.Args.ValueKind == JsonValueKind.Undefined) view.Args = JsonNull;
+                if (view.Kwargs.ValueKind == JsonValueKind.Undefined) view.Kwargs = JsonNull;
                 Console.Out.WriteLine(JsonSerializer.Serialize(view, Indented.JobView));
                 return ExitCodes.Ok;
             }
