@@ -58,6 +58,9 @@ public sealed class CommandRunner
 {
     private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: false);
 
+    /// <summary>How long a killed command's pipes may stay open before the runner stops reading them.</summary>
+    private static readonly TimeSpan PipeCloseGrace = TimeSpan.FromSeconds(2);
+
     private readonly CommandRunnerOptions _options;
 
     public CommandRunner(CommandRunnerOptions options)
@@ -109,9 +112,12 @@ public sealed class CommandRunner
         // A runaway stdout is cut off here rather than by the caller's token, so it fails as output_too_large.
         using var tooLarge = new CancellationTokenSource();
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, tooLarge.Token);
+        // Reads normally run to end of file; this only cuts them off when an orphaned background
+        // process of a killed command still holds the pipes open.
+        using var abandonReads = new CancellationTokenSource();
         var stdinTask = WriteStdinAsync(process, input, linked.Token);
-        var stdoutTask = ReadCappedAsync(process.StandardOutput.BaseStream, _options.MaxStdoutBytes, tooLarge);
-        var stderrTask = ReadCappedAsync(process.StandardError.BaseStream, _options.MaxStderrBytes, null);
+        var stdoutTask = ReadCappedAsync(process.StandardOutput.BaseStream, _options.MaxStdoutBytes, tooLarge, abandonReads.Token);
+        var stderrTask = ReadCappedAsync(process.StandardError.BaseStream, _options.MaxStderrBytes, null, abandonReads.Token);
         try
         {
             await process.WaitForExitAsync(linked.Token).ConfigureAwait(false);
@@ -122,7 +128,16 @@ public sealed class CommandRunner
             Kill(process);
             // Wait for the exit so no zombie is left; the kill makes this quick.
             await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
-            await Task.WhenAll(stdinTask, stdoutTask, stderrTask).ConfigureAwait(false);
+            var io = Task.WhenAll(stdinTask, stdoutTask, stderrTask);
+            try
+            {
+                await io.WaitAsync(PipeCloseGrace, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                await abandonReads.CancelAsync().ConfigureAwait(false);
+                await io.ConfigureAwait(false);
+            }
             if (!cancellationToken.IsCancellationRequested && tooLarge.IsCancellationRequested)
                 throw new JobFailedException("output_too_large", $"The command wrote more than {_options.MaxStdoutBytes} bytes to stdout and was stopped.", retry: false);
             throw new OperationCanceledException("The job was cancelled and its process tree killed.", cancellationToken);
@@ -242,7 +257,7 @@ public sealed class CommandRunner
     }
 
     /// <summary>Reads a stream to its end keeping at most <paramref name="cap"/> bytes; with <paramref name="overflow"/>, exceeding the cap cancels it.</summary>
-    private static async Task<CappedOutput> ReadCappedAsync(Stream stream, long cap, CancellationTokenSource? overflow)
+    private static async Task<CappedOutput> ReadCappedAsync(Stream stream, long cap, CancellationTokenSource? overflow, CancellationToken abandon)
     {
         using var kept = new MemoryStream();
         var buffer = new byte[16 * 1024];
@@ -252,9 +267,13 @@ public sealed class CommandRunner
             int read;
             try
             {
-                read = await stream.ReadAsync(buffer, CancellationToken.None).ConfigureAwait(false);
+                read = await stream.ReadAsync(buffer, abandon).ConfigureAwait(false);
             }
             catch (IOException)
+            {
+                break;
+            }
+            catch (OperationCanceledException)
             {
                 break;
             }

@@ -227,6 +227,8 @@ public sealed class DtsWorker : IAsyncDisposable, IDisposable
             catch (DtsApiException ex) when (ex.Is(ErrorCodes.WorkerNotFound) && registration is not null)
             {
                 Forget(registration);
+                // A server that keeps forgetting the worker must not be hammered with register-lease pairs.
+                if (!await TryBackoffAsync(backoff, stop).ConfigureAwait(false)) return;
             }
             catch (Exception ex)
             {

@@ -101,6 +101,39 @@ public sealed class CommandRunnerTests
         }
     }
 
+    [Fact]
+    public async Task Cancellation_ReturnsEvenWhenAnOrphanHoldsStdoutOpen()
+    {
+        var pidFile = Path.Combine(Path.GetTempPath(), $"dts-orphan-{Guid.NewGuid():N}.pid");
+        try
+        {
+            using var cts = new CancellationTokenSource();
+            // The shell exits at once; its background sleep keeps stdout open and leaves the process tree.
+            var run = Run($"sleep 30 & echo $! > {pidFile}.tmp && mv {pidFile}.tmp {pidFile}", token: cts.Token);
+            await Eventually.TrueAsync(() => File.Exists(pidFile), "the command to write the orphan's pid");
+            Assert.False(run.IsCompleted, "the job must wait for stdout to close");
+
+            await cts.CancelAsync();
+
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run.WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken));
+        }
+        finally
+        {
+            if (File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), out var orphan))
+            {
+                try
+                {
+                    System.Diagnostics.Process.GetProcessById(orphan).Kill();
+                }
+                catch (ArgumentException)
+                {
+                    // Already gone.
+                }
+            }
+            File.Delete(pidFile);
+        }
+    }
+
     /// <summary>Alive means present and not a zombie (a killed orphan may wait a moment for init to reap it).</summary>
     private static bool IsAlive(int pid)
     {

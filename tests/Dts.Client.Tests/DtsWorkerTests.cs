@@ -177,4 +177,81 @@ public sealed class DtsWorkerTests : IDisposable
 
         Assert.Equal(2, _server.RegistrationCount);
     }
+
+    [Fact]
+    public async Task Worker_NeverRunsMoreJobsThanItsConcurrency_AndLeasesOnlyFreeSlots()
+    {
+        using var worker = NewWorker(concurrency: 2);
+        var running = 0;
+        var peak = 0;
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        worker.Handle("gated", async (_, ct) =>
+        {
+            var now = Interlocked.Increment(ref running);
+            InterlockedMax(ref peak, now);
+            await gate.Task.WaitAsync(ct);
+            Interlocked.Decrement(ref running);
+            return "ok";
+        });
+        var run = worker.RunAsync(_stop.Token);
+
+        for (var i = 0; i < 5; i++) _server.Enqueue($"j{i}", "gated");
+        await Eventually.TrueAsync(() => Volatile.Read(ref running) == 2, "two jobs running");
+        await Task.Delay(50, TestContext.Current.CancellationToken);
+        Assert.Equal(2, Volatile.Read(ref running));
+        gate.SetResult();
+        await Eventually.TrueAsync(() => Enumerable.Range(0, 5).All(i => _server.Final($"j{i}") is not null), "all five jobs reported");
+        await _stop.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+
+        Assert.Equal(2, peak);
+        Assert.All(_server.LeaseMaxes, max => Assert.InRange(max, 1, 2));
+    }
+
+    [Fact]
+    public async Task Worker_TransientLeaseErrors_AreBackedOffAndRetried()
+    {
+        using var worker = NewWorker();
+        worker.Handle("echo", (_, _) => Task.FromResult("x"));
+        _server.FailingLeases = 2;
+        var run = worker.RunAsync(_stop.Token);
+
+        _server.Enqueue("j1", "echo");
+        await Eventually.TrueAsync(() => _server.Final("j1") is not null, "the job to be done after the errors", () => _time.Advance(TimeSpan.FromSeconds(1)));
+        await _stop.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+
+        Assert.True(_server.LeaseMaxes.Count >= 3);
+        Assert.False(run.IsFaulted);
+    }
+
+    [Fact]
+    public async Task Worker_WithCommandRunner_ReportsTheCommandsExitCodeAndStderr()
+    {
+        using var worker = NewWorker();
+        worker.Handle("fails", new CommandRunner(new CommandRunnerOptions { Command = "echo 'no such file' >&2; exit 4" }).Handler);
+        worker.Handle("rev", new CommandRunner(new CommandRunnerOptions { Command = "rev", Stdin = StdinMode.Text }).Handler);
+        var run = worker.RunAsync(_stop.Token);
+
+        _server.Enqueue("j1", "fails");
+        _server.Enqueue("j2", "rev", """["stressed"]""");
+        await Eventually.TrueAsync(() => _server.Final("j1") is not null && _server.Final("j2") is not null, "both commands reported");
+        await _stop.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+
+        Assert.Equal("exit_code_4", _server.Final("j1")!.Error!.Code);
+        Assert.Equal("no such file", _server.Final("j1")!.Error!.Message);
+        Assert.Equal("desserts", _server.Final("j2")!.Result!.Value.GetString());
+    }
+
+    private static void InterlockedMax(ref int target, int value)
+    {
+        var current = Volatile.Read(ref target);
+        while (value > current)
+        {
+            var seen = Interlocked.CompareExchange(ref target, value, current);
+            if (seen == current) return;
+            current = seen;
+        }
+    }
 }

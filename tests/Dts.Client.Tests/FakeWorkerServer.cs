@@ -26,6 +26,12 @@ internal sealed class FakeWorkerServer : HttpMessageHandler
     /// <summary>When set, the next heartbeat answers 404 worker_not_found.</summary>
     public volatile bool ForgetWorkerOnNextHeartbeat;
 
+    /// <summary>The max of every lease request, in order.</summary>
+    public ConcurrentQueue<int> LeaseMaxes { get; } = new();
+
+    /// <summary>How many of the next lease requests answer 500.</summary>
+    public int FailingLeases;
+
     public int RegistrationCount => Volatile.Read(ref _registrations);
     public int HeartbeatCount => Volatile.Read(ref _heartbeats);
 
@@ -57,6 +63,9 @@ internal sealed class FakeWorkerServer : HttpMessageHandler
         if (path.EndsWith("/lease", StringComparison.Ordinal))
         {
             var lease = JsonSerializer.Deserialize(body, DtsJsonContext.Default.LeaseRequest)!;
+            LeaseMaxes.Enqueue(lease.Max!.Value);
+            if (Interlocked.Decrement(ref FailingLeases) >= 0)
+                return FakeHandler.Json(HttpStatusCode.InternalServerError, """{"status":500,"code":"internal_error"}""", "application/problem+json");
             var jobs = new List<LeasedJob> { await _queue.Reader.ReadAsync(cancellationToken) };
             while (jobs.Count < lease.Max && _queue.Reader.TryRead(out var more)) jobs.Add(more);
             return Answer(new LeaseResponse { Jobs = jobs }, DtsJsonContext.Default.LeaseResponse);

@@ -1,0 +1,133 @@
+using System.CommandLine;
+using Dts.Client;
+
+namespace Dts.Cli.Commands;
+
+/// <summary>The --server, --user, --secret and --secret-file options shared by the commands that talk to a server.</summary>
+internal sealed class ConnectionArguments
+{
+    public const string UrlVariable = "DTS_URL";
+    public const string UserVariable = "DTS_USER";
+    public const string SecretVariable = "DTS_SECRET";
+
+    public Option<string> Server { get; } = new("--server")
+    {
+        Description = $"The server's base URL (default: ${UrlVariable}).",
+        HelpName = "URL",
+    };
+
+    public Option<string> User { get; } = new("--user")
+    {
+        Description = $"The user to sign requests as (default: ${UserVariable}).",
+        HelpName = "NAME",
+    };
+
+    public Option<string> Secret { get; } = new("--secret")
+    {
+        Description = $"The user's secret (default: ${SecretVariable}); prefer --secret-file, since arguments are visible to other users.",
+        HelpName = "S",
+    };
+
+    public Option<FileInfo> SecretFile { get; } = new("--secret-file")
+    {
+        Description = "A file holding the user's secret.",
+        HelpName = "PATH",
+    };
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(Server);
+        command.Options.Add(User);
+        command.Options.Add(Secret);
+        command.Options.Add(SecretFile);
+    }
+
+    /// <summary>Resolves the options against the environment; a missing value is a <see cref="UsageException"/>.</summary>
+    public async Task<ResolvedConnection> ResolveAsync(ParseResult parse, CancellationToken cancellationToken)
+    {
+        var url = parse.GetValue(Server) ?? Environment.GetEnvironmentVariable(UrlVariable);
+        if (string.IsNullOrWhiteSpace(url)) throw new UsageException($"no server: pass --server URL or set {UrlVariable}");
+        var user = parse.GetValue(User) ?? Environment.GetEnvironmentVariable(UserVariable);
+        if (string.IsNullOrWhiteSpace(user)) throw new UsageException($"no user: pass --user NAME or set {UserVariable}");
+
+        string? secret;
+        if (parse.GetValue(SecretFile) is { } file)
+        {
+            try
+            {
+                secret = (await File.ReadAllTextAsync(file.FullName, cancellationToken).ConfigureAwait(false)).Trim();
+            }
+            catch (IOException ex)
+            {
+                throw new UsageException($"cannot read the secret file {file.FullName}: {ex.Message}");
+            }
+            catch (UnauthorizedAccessException ex)
+            {
+                throw new UsageException($"cannot read the secret file {file.FullName}: {ex.Message}");
+            }
+        }
+        else
+        {
+            secret = parse.GetValue(Secret) ?? Environment.GetEnvironmentVariable(SecretVariable);
+        }
+        if (string.IsNullOrEmpty(secret)) throw new UsageException($"no secret: pass --secret-file PATH, --secret S or set {SecretVariable}");
+
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+            throw new UsageException($"the server URL '{url}' is not an http:// or https:// URL");
+        return new ResolvedConnection(url, user, secret);
+    }
+}
+
+internal sealed record ResolvedConnection(string ServerUrl, string UserId, string Secret);
+
+/// <summary>A mistake in how the command was called; printed as one line, exit status 2.</summary>
+internal sealed class UsageException : Exception
+{
+    public UsageException(string message)
+        : base(message)
+    {
+    }
+
+    public UsageException()
+    {
+    }
+
+    public UsageException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}
+
+internal static class ExitCodes
+{
+    public const int Ok = 0;
+    /// <summary>The job failed (dead or cancelled) or the server refused the request.</summary>
+    public const int Failed = 1;
+    public const int Usage = 2;
+    /// <summary>The wait ended before the job finished.</summary>
+    public const int TimedOut = 3;
+    public const int Interrupted = 130;
+
+    /// <summary>Turns what a command threw into one line on stderr and an exit status.</summary>
+    public static int Report(string command, Exception ex, CancellationToken cancellationToken)
+    {
+        switch (ex)
+        {
+            case UsageException:
+                Console.Error.WriteLine($"dts {command}: {ex.Message}");
+                return Usage;
+            case OperationCanceledException when cancellationToken.IsCancellationRequested:
+                Console.Error.WriteLine($"dts {command}: interrupted");
+                return Interrupted;
+            case DtsApiException api:
+                Console.Error.WriteLine($"dts {command}: {api.Message}");
+                return Failed;
+            case HttpRequestException or TimeoutException:
+                Console.Error.WriteLine($"dts {command}: cannot reach the server: {ex.Message}");
+                return Failed;
+            default:
+                Console.Error.WriteLine($"dts {command}: {ex.GetType().Name}: {ex.Message}");
+                return Failed;
+        }
+    }
+}
