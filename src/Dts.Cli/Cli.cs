@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace Dts.Cli;
 
 internal static class Cli
@@ -7,5 +9,41 @@ internal static class Cli
     {
         Console.Error.WriteLine("dts: " + message);
         return 2;
+    }
+
+    /// <summary>
+    /// The first Ctrl-C or SIGTERM cancels <paramref name="stop"/> so the command can finish
+    /// gracefully; a second one exits at once.
+    /// </summary>
+    public static IDisposable StopOnSignals(CancellationTokenSource stop, string what)
+    {
+        var count = 0;
+        void OnSignal(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            if (Interlocked.Increment(ref count) == 1)
+            {
+                Console.Error.WriteLine($"dts: stopping {what} (press Ctrl-C again to exit at once)");
+                stop.Cancel();
+            }
+            else
+            {
+                Environment.Exit(130);
+            }
+        }
+        var registrations = new[]
+        {
+            PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal),
+            PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal),
+        };
+        return new Registrations(registrations);
+    }
+
+    private sealed class Registrations(PosixSignalRegistration[] items) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var r in items) r.Dispose();
+        }
     }
 }

@@ -67,13 +67,20 @@ internal static class BenchCommand
             if (parse.GetValue(samples) < 0) return Cli.Fail("--latency-samples must not be negative.");
             var given = parse.GetValue(dir);
             var workDir = given ?? Path.Combine(Path.GetTempPath(), $"dts-bench-{Guid.NewGuid():N}");
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            using var signals = Cli.StopOnSignals(stop, "the benchmark");
             try
             {
-                var report = await RunAsync(workDir, n, w, c, b, parse.GetValue(payload), parse.GetValue(samples), cancellationToken);
+                var report = await RunAsync(workDir, n, w, c, b, parse.GetValue(payload), parse.GetValue(samples), stop.Token);
                 Print(report);
                 if (parse.GetValue(json) is { } file)
                     await File.WriteAllTextAsync(file, JsonSerializer.Serialize(report, CliJson.Default.BenchReport) + "\n", CancellationToken.None);
                 return 0;
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                Console.Error.WriteLine("dts bench: interrupted");
+                return 130;
             }
             finally
             {

@@ -44,7 +44,17 @@ internal static class DemoCommand
             if (inputPath is not null && !File.Exists(inputPath)) return Cli.Fail($"input file '{inputPath}' does not exist.");
             var workDir = parse.GetValue(dir) ?? Path.Combine(Path.GetTempPath(), $"dts-demo-{DateTime.Now:yyyyMMdd-HHmmss}-{Environment.ProcessId}");
             Directory.CreateDirectory(workDir);
-            return await RunAsync(workDir, fn, inputPath, parse.GetValue(workers), parse.GetValue(concurrency), cancellationToken);
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            using var signals = Cli.StopOnSignals(stop, "the demo");
+            try
+            {
+                return await RunAsync(workDir, fn, inputPath, parse.GetValue(workers), parse.GetValue(concurrency), stop.Token);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                Console.Error.WriteLine("dts demo: interrupted");
+                return 130;
+            }
         });
         return command;
     }

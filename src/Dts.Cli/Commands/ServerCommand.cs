@@ -33,11 +33,13 @@ internal static class ServerCommand
             };
             if (options.LeaseTimeout <= options.HeartbeatInterval)
                 return Cli.Fail("--lease-timeout must be longer than --heartbeat-interval.");
-            await using var server = await DtsServer.StartAsync(options, cancellationToken: cancellationToken);
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            using var signals = Cli.StopOnSignals(stop, "the server");
+            await using var server = await DtsServer.StartAsync(options, cancellationToken: stop.Token);
             if (parse.GetValue(urlFile) is { } f) await File.WriteAllTextAsync(f, server.Url.ToString().TrimEnd('/') + "\n", CancellationToken.None);
             try
             {
-                await Task.Delay(Timeout.Infinite, cancellationToken);
+                await Task.Delay(Timeout.Infinite, stop.Token);
             }
             catch (OperationCanceledException)
             {
