@@ -42,7 +42,7 @@ public sealed class EndToEndTests : IDisposable
         var lines = Enumerable.Range(0, 300).Select(i => $"line {i:D4}").ToList();
         var submitted = await client.SubmitBatchAsync(lines.Select(l => new SubmitJobRequest
         {
-            Function = "reverse", Args = JsonSerializer.SerializeToElement(new[] { l }, DtsJsonContext.Default.Options),
+            Function = "reverse", Args = JsonValues.StringArray([l]),
         }).ToList(), TestContext.Current.CancellationToken);
         var expected = submitted.Select((s, i) => (s.Id, Text: new string(lines[i].Reverse().ToArray()))).ToDictionary(x => x.Id, x => x.Text);
         var seen = new Dictionary<string, string>();
@@ -83,7 +83,7 @@ public sealed class EndToEndTests : IDisposable
                     {
                         var batch = Enumerable.Range(0, 25).Select(i => new SubmitJobRequest
                         {
-                            Function = "echo", Args = JsonSerializer.SerializeToElement(new[] { $"{s}-{round}-{i}" }, DtsJsonContext.Default.Options),
+                            Function = "echo", Args = JsonValues.StringArray([$"{s}-{round}-{i}"]),
                         }).ToList();
                         foreach (var r in await client.SubmitBatchAsync(batch, CancellationToken.None)) acknowledged.Add(r.Id);
                     }
@@ -95,7 +95,11 @@ public sealed class EndToEndTests : IDisposable
                 }
             })).ToList();
 
-            while (acknowledged.Count < 1000) await Task.Delay(10, TestContext.Current.CancellationToken);
+            var deadline = DateTime.UtcNow.AddSeconds(120);
+            while (acknowledged.Count < 1000 && DateTime.UtcNow < deadline && !submitters.All(t => t.IsCompleted))
+                await Task.Delay(10, TestContext.Current.CancellationToken);
+            // A submitter that failed for any other reason fails the test here rather than hanging it.
+            foreach (var t in submitters.Where(t => t.IsFaulted)) await t;
             server.Kill();
             await stop.CancelAsync();
             await Task.WhenAll(submitters);
