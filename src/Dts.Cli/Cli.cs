@@ -1,4 +1,6 @@
 using System.Runtime.InteropServices;
+using Dts.Server;
+using Microsoft.Extensions.Logging;
 
 namespace Dts.Cli;
 
@@ -10,6 +12,13 @@ internal static class Cli
         Console.Error.WriteLine("dts: " + message);
         return 2;
     }
+
+    /// <summary>A server inside this process on a free loopback port, logging warnings and errors only (for demo and bench).</summary>
+    public static Task<DtsServer> StartQuietServerAsync(string dataDirectory, CancellationToken cancellationToken) =>
+        DtsServer.StartAsync(
+            new DtsServerOptions { Url = "http://127.0.0.1:0", DataDirectory = dataDirectory },
+            logging: b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning),
+            cancellationToken: cancellationToken);
 
     /// <summary>
     /// The first Ctrl-C or SIGTERM cancels <paramref name="stop"/> so the command can finish

@@ -28,6 +28,24 @@ public sealed class ServerContext(
     /// <summary>Cancelled when the server begins to stop, so long polls answer at once instead of holding shutdown.</summary>
     public CancellationToken Stopping { get; set; }
 
+    /// <summary>
+    /// The long-poll loop: takes a ticket, fetches, and answers when the fetch found something, the
+    /// wait is over or the server is stopping; otherwise sleeps on the ticket and fetches again.
+    /// </summary>
+    public async Task<IReadOnlyList<T>> LongPollAsync<T>(Func<Task> ticket, Func<DateTimeOffset, Task<IReadOnlyList<T>>> fetch, TimeSpan wait, CancellationToken requestAborted)
+    {
+        var deadline = Time.GetUtcNow() + wait;
+        while (true)
+        {
+            var woken = ticket();
+            var now = Time.GetUtcNow();
+            var items = await fetch(now);
+            var remaining = deadline - now;
+            if (items.Count > 0 || remaining <= TimeSpan.Zero || Stopping.IsCancellationRequested) return items;
+            await WaitAsync(woken, remaining, requestAborted);
+        }
+    }
+
     /// <summary>Waits until <paramref name="ticket"/> completes, the time is up, or the request or server ends.</summary>
     public async Task WaitAsync(Task ticket, TimeSpan timeout, CancellationToken requestAborted)
     {

@@ -6,7 +6,6 @@ using Dts.Contracts;
 using Dts.Server;
 using Dts.Worker;
 using HdrHistogram;
-using Microsoft.Extensions.Logging;
 using Spectre.Console;
 
 namespace Dts.Cli.Commands;
@@ -92,10 +91,7 @@ internal static class BenchCommand
 
     private static async Task<BenchReport> RunAsync(string workDir, int n, int workerCount, int clientCount, int batch, int payloadBytes, int samples, CancellationToken cancellationToken)
     {
-        await using var server = await DtsServer.StartAsync(
-            new DtsServerOptions { Url = "http://127.0.0.1:0", DataDirectory = workDir },
-            logging: b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning),
-            cancellationToken: cancellationToken);
+        await using var server = await Cli.StartQuietServerAsync(workDir, cancellationToken);
         var url = server.Url.ToString();
         var workerSecret = await server.CreateUserAsync("bench-worker", [Roles.Worker], cancellationToken);
         var clients = new List<DtsClient>();

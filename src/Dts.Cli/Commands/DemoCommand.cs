@@ -5,7 +5,6 @@ using Dts.Client;
 using Dts.Contracts;
 using Dts.Server;
 using Dts.Worker;
-using Microsoft.Extensions.Logging;
 using Spectre.Console;
 
 namespace Dts.Cli.Commands;
@@ -64,10 +63,7 @@ internal static class DemoCommand
         var lines = await ReadLinesAsync(inputPath, cancellationToken);
         Console.WriteLine($"dts demo: {lines.Count} lines through '{function}', data in {workDir}");
 
-        await using var server = await DtsServer.StartAsync(
-            new DtsServerOptions { Url = "http://127.0.0.1:0", DataDirectory = workDir },
-            logging: b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning),
-            cancellationToken: cancellationToken);
+        await using var server = await Cli.StartQuietServerAsync(workDir, cancellationToken);
         var secret = await server.CreateUserAsync("demo", [Roles.Client, Roles.Worker], cancellationToken);
         var url = server.Url.ToString();
         Console.WriteLine($"server on {url} (store {server.Store.Description}); user 'demo' created");

@@ -118,21 +118,11 @@ internal static class ClientEndpoints
     {
         var max = Api.QueryInt(ctx, "max", 100, 1, ApiRoutes.MaxBatch);
         var wait = TimeSpan.FromSeconds(Api.QueryDouble(ctx, "wait_seconds", 0, 0, ApiRoutes.MaxWaitSeconds));
-        var deadline = s.Time.GetUtcNow() + wait;
-        while (true)
-        {
-            var ticket = s.Signals.ResultsTicket(caller.Name);
-            var jobs = await s.Store.JobResultsGetAsync(new JobResultsGetParams(caller.Name, max), ctx.RequestAborted);
-            var remaining = deadline - s.Time.GetUtcNow();
-            if (jobs.Count > 0 || remaining <= TimeSpan.Zero || s.Stopping.IsCancellationRequested)
-            {
-                var views = new List<JobView>(jobs.Count);
-                foreach (var j in jobs) views.Add(j.ToView());
-                await Api.WriteAsync(ctx, 200, new ResultsResponse { Results = views }, DtsJsonContext.Default.ResultsResponse);
-                return;
-            }
-            await s.WaitAsync(ticket, remaining, ctx.RequestAborted);
-        }
+        var jobs = await s.LongPollAsync(() => s.Signals.ResultsTicket(caller.Name),
+            _ => s.Store.JobResultsGetAsync(new JobResultsGetParams(caller.Name, max), ctx.RequestAborted), wait, ctx.RequestAborted);
+        var views = new List<JobView>(jobs.Count);
+        foreach (var j in jobs) views.Add(j.ToView());
+        await Api.WriteAsync(ctx, 200, new ResultsResponse { Results = views }, DtsJsonContext.Default.ResultsResponse);
     }
 
     private static async Task AckAsync(ServerContext s, HttpContext ctx, Http.Caller caller)

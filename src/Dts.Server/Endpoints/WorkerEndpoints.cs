@@ -102,23 +102,13 @@ internal static class WorkerEndpoints
             functions = asked;
         }
 
-        var deadline = s.Time.GetUtcNow() + TimeSpan.FromSeconds(waitSeconds);
-        while (true)
-        {
-            var ticket = s.Signals.JobsReadyTicket(functions);
-            var now = s.Time.GetUtcNow();
-            // Once the store has leased jobs they must reach the worker, so the request's token is not passed on.
-            var jobs = await s.Store.JobLeaseAsync(new JobLeaseParams(worker.Id, functions, max, now, s.Options.LeaseTimeout), CancellationToken.None);
-            var remaining = deadline - now;
-            if (jobs.Count > 0 || remaining <= TimeSpan.Zero || s.Stopping.IsCancellationRequested)
-            {
-                var leased = new List<LeasedJob>(jobs.Count);
-                foreach (var j in jobs) leased.Add(j.ToLeased());
-                await Api.WriteAsync(ctx, 200, new LeaseResponse { Jobs = leased }, DtsJsonContext.Default.LeaseResponse);
-                return;
-            }
-            await s.WaitAsync(ticket, remaining, ctx.RequestAborted);
-        }
+        // Once the store has leased jobs they must reach the worker, so the request's token is not passed to the store.
+        var jobs = await s.LongPollAsync(() => s.Signals.JobsReadyTicket(functions),
+            now => s.Store.JobLeaseAsync(new JobLeaseParams(worker.Id, functions, max, now, s.Options.LeaseTimeout), CancellationToken.None),
+            TimeSpan.FromSeconds(waitSeconds), ctx.RequestAborted);
+        var leased = new List<LeasedJob>(jobs.Count);
+        foreach (var j in jobs) leased.Add(j.ToLeased());
+        await Api.WriteAsync(ctx, 200, new LeaseResponse { Jobs = leased }, DtsJsonContext.Default.LeaseResponse);
     }
 
     private static async Task ReportsAsync(ServerContext s, HttpContext ctx, Caller caller)
