@@ -14,9 +14,10 @@ internal static class Cli
     }
 
     /// <summary>A server inside this process on a free loopback port, logging warnings and errors only (for demo and bench).</summary>
-    public static Task<DtsServer> StartQuietServerAsync(string dataDirectory, CancellationToken cancellationToken) =>
+    public static Task<DtsServer> StartQuietServerAsync(string dataDirectory, CancellationToken cancellationToken,
+        Dts.Storage.Sqlite.SqliteSynchronous synchronous = Dts.Storage.Sqlite.SqliteSynchronous.Full) =>
         DtsServer.StartAsync(
-            new DtsServerOptions { Url = "http://127.0.0.1:0", DataDirectory = dataDirectory },
+            new DtsServerOptions { Url = "http://127.0.0.1:0", DataDirectory = dataDirectory, Synchronous = synchronous },
             logging: b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning),
             cancellationToken: cancellationToken);
 

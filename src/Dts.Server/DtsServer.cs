@@ -51,7 +51,7 @@ public sealed class DtsServer : IAsyncDisposable
     {
         time ??= TimeProvider.System;
         Directory.CreateDirectory(options.DataDirectory);
-        store ??= new SqliteJobStore(new SqliteStoreOptions { Path = options.ResolvedStorePath });
+        store ??= new SqliteJobStore(new SqliteStoreOptions { Path = options.ResolvedStorePath, Synchronous = options.Synchronous });
         try
         {
             await store.MigrateAsync(cancellationToken);

@@ -24,6 +24,13 @@ public sealed class DtsServerOptions
     /// <summary>The SQLite file; default <c>dts.db</c> in the data directory.</summary>
     public string? StorePath { get; set; }
 
+    /// <summary>
+    /// How the SQLite store flushes commits: <c>Full</c> (default) fsyncs every group commit, so an
+    /// acknowledged job survives a power loss; <c>Normal</c> survives a crash of the server process
+    /// (kill -9) but not of the machine.
+    /// </summary>
+    public Dts.Storage.Sqlite.SqliteSynchronous Synchronous { get; set; } = Dts.Storage.Sqlite.SqliteSynchronous.Full;
+
     /// <summary>Where the first start writes the generated admin secret; default <c>admin.secret</c> in the data directory.</summary>
     public string? AdminSecretFile { get; set; }
 

@@ -47,10 +47,11 @@ internal static class BenchCommand
         var payload = new Option<int>("--payload") { Description = "Bytes of argument text per job.", DefaultValueFactory = _ => 0 };
         var samples = new Option<int>("--latency-samples") { Description = "Single foreground jobs timed one at a time.", DefaultValueFactory = _ => 2000 };
         var dir = new Option<string?>("--dir") { Description = "Data directory of the benchmark's server (default: a temporary one, deleted)." };
+        var sync = new Option<Dts.Storage.Sqlite.SqliteSynchronous>("--sync") { Description = "SQLite flushing of the benchmark's server: Full (default) or Normal.", DefaultValueFactory = _ => Dts.Storage.Sqlite.SqliteSynchronous.Full };
         var json = new Option<string?>("--json") { Description = "Also write the figures to this JSON file." };
         var command = new Command("bench", "Measure throughput and latency of a Dts server on this machine (starts its own server on the SQLite default).")
         {
-            jobs, workers, clients, batch, payload, samples, dir, json,
+            jobs, workers, clients, batch, payload, samples, dir, sync, json,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -70,7 +71,7 @@ internal static class BenchCommand
             using var signals = Cli.StopOnSignals(stop, "the benchmark");
             try
             {
-                var report = await RunAsync(workDir, n, w, c, b, parse.GetValue(payload), parse.GetValue(samples), stop.Token);
+                var report = await RunAsync(workDir, n, w, c, b, parse.GetValue(payload), parse.GetValue(samples), parse.GetValue(sync), stop.Token);
                 Print(report);
                 if (parse.GetValue(json) is { } file)
                     await File.WriteAllTextAsync(file, JsonSerializer.Serialize(report, CliJson.Default.BenchReport) + "\n", CancellationToken.None);
@@ -89,9 +90,9 @@ internal static class BenchCommand
         return command;
     }
 
-    private static async Task<BenchReport> RunAsync(string workDir, int n, int workerCount, int clientCount, int batch, int payloadBytes, int samples, CancellationToken cancellationToken)
+    private static async Task<BenchReport> RunAsync(string workDir, int n, int workerCount, int clientCount, int batch, int payloadBytes, int samples, Dts.Storage.Sqlite.SqliteSynchronous sync, CancellationToken cancellationToken)
     {
-        await using var server = await Cli.StartQuietServerAsync(workDir, cancellationToken);
+        await using var server = await Cli.StartQuietServerAsync(workDir, cancellationToken, sync);
         var url = server.Url.ToString();
         var workerSecret = await server.CreateUserAsync("bench-worker", [Roles.Worker], cancellationToken);
         var clients = new List<DtsClient>();
@@ -104,7 +105,7 @@ internal static class BenchCommand
         var process = Process.GetCurrentProcess();
         var report = new BenchReport
         {
-            Date = DateTimeOffset.UtcNow, Machine = $"{Environment.ProcessorCount} cores, {Environment.OSVersion}", Store = server.Store.Description,
+            Date = DateTimeOffset.UtcNow, Machine = $"{Environment.ProcessorCount} cores, {Environment.OSVersion}", Store = $"{server.Store.Description} (synchronous={sync})",
             Jobs = n, Workers = workerCount, Clients = clientCount, Batch = batch, PayloadBytes = payloadBytes,
             Note = "server, workers and clients share this process; CPU and memory are the whole process's",
         };

@@ -15,11 +15,16 @@ internal static class ServerCommand
         var store = new Option<string?>("--store") { Description = "The SQLite file (default: dts.db in the data directory)." };
         var heartbeat = new Option<double>("--heartbeat-interval") { Description = "Seconds between worker heartbeats.", DefaultValueFactory = _ => 3 };
         var leaseTimeout = new Option<double>("--lease-timeout") { Description = "Seconds without a heartbeat after which a worker's jobs are queued again.", DefaultValueFactory = _ => 15 };
+        var sync = new Option<Dts.Storage.Sqlite.SqliteSynchronous>("--sync")
+        {
+            Description = "Full: fsync every commit (survives power loss). Normal: survives a crash of the server, not of the machine.",
+            DefaultValueFactory = _ => Dts.Storage.Sqlite.SqliteSynchronous.Full,
+        };
         var urlFile = new Option<string?>("--url-file") { Description = "Write the address actually bound to this file once listening (for scripts using port 0)." };
 
         var command = new Command("server", "Run a job server (SQLite file by default).")
         {
-            url, dataDir, store, heartbeat, leaseTimeout, urlFile,
+            url, dataDir, store, sync, heartbeat, leaseTimeout, urlFile,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -30,6 +35,7 @@ internal static class ServerCommand
                 StorePath = parse.GetValue(store),
                 HeartbeatInterval = TimeSpan.FromSeconds(parse.GetValue(heartbeat)),
                 LeaseTimeout = TimeSpan.FromSeconds(parse.GetValue(leaseTimeout)),
+                Synchronous = parse.GetValue(sync),
             };
             if (options.LeaseTimeout <= options.HeartbeatInterval)
                 return Cli.Fail("--lease-timeout must be longer than --heartbeat-interval.");
