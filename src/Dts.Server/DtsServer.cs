@@ -50,7 +50,12 @@ public sealed class DtsServer : IAsyncDisposable
         CancellationToken cancellationToken = default)
     {
         time ??= TimeProvider.System;
-        Directory.CreateDirectory(options.DataDirectory);
+        // The data directory holds the database (with users' secrets) and the admin secret: owner only.
+        if (!Directory.Exists(options.DataDirectory))
+        {
+            if (OperatingSystem.IsWindows()) Directory.CreateDirectory(options.DataDirectory);
+            else Directory.CreateDirectory(options.DataDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
         store ??= new SqliteJobStore(new SqliteStoreOptions { Path = options.ResolvedStorePath, Synchronous = options.Synchronous });
         try
         {
