@@ -33,15 +33,19 @@ public static class ErrorCodes
     // 404
     public static readonly ErrorCode JobNotFound = new("job_not_found", 404, "No such job.");
     public static readonly ErrorCode WorkerNotFound = new("worker_not_found", 404, "No such worker; register again.");
+    public static readonly ErrorCode UserNotFound = new("user_not_found", 404, "No such user.");
     public static readonly ErrorCode RouteNotFound = new("route_not_found", 404, "No such endpoint.");
     public static readonly ErrorCode MethodNotAllowed = new("method_not_allowed", 405, "This endpoint does not accept this method.");
 
     // 409: the request conflicts with the job's current state.
     public static readonly ErrorCode StaleLease = new("stale_lease", 409, "The lease token is not the job's current one; the job was given to another worker or has finished. Drop it.");
     public static readonly ErrorCode JobFinished = new("job_finished", 409, "The job has already finished.");
+    public static readonly ErrorCode JobNotRetryable = new("job_not_retryable", 409, "Only dead, cancelled or awaiting-retry jobs can be retried.");
+    public static readonly ErrorCode UserExists = new("user_exists", 409, "A user with this name exists already.");
 
     // 429 and 5xx
     public static readonly ErrorCode RateLimited = new("rate_limited", 429, "Too many requests; retry after the Retry-After interval.");
+    public static readonly ErrorCode QueueLimit = new("queue_limit", 429, "The user has as many unfinished jobs as allowed; retry after some finish.");
     public static readonly ErrorCode ShuttingDown = new("shutting_down", 503, "The server is shutting down; retry on another server or later.");
     public static readonly ErrorCode Internal = new("internal_error", 500, "The server failed unexpectedly; the request was not applied.");
 
@@ -50,8 +54,8 @@ public static class ErrorCodes
         MalformedJson, InvalidField, MissingField, UnknownField, InvalidQuery, UnsupportedMediaType, PayloadTooLarge,
         MissingAuth, UnknownUser, BadSignature, StaleTimestamp, ReplayedNonce, InvalidAuth,
         Forbidden, FunctionNotAllowed,
-        JobNotFound, WorkerNotFound, RouteNotFound, MethodNotAllowed,
-        StaleLease, JobFinished,
-        RateLimited, ShuttingDown, Internal,
+        JobNotFound, WorkerNotFound, UserNotFound, RouteNotFound, MethodNotAllowed,
+        StaleLease, JobFinished, JobNotRetryable, UserExists,
+        RateLimited, QueueLimit, ShuttingDown, Internal,
     ];
 }
