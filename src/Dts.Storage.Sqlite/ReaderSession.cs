@@ -4,7 +4,7 @@ using Microsoft.Data.Sqlite;
 namespace Dts.Storage.Sqlite;
 
 /// <summary>A read connection with its prepared statements; used by one caller at a time, then pooled.</summary>
-internal sealed class ReaderSession : IDisposable
+internal sealed partial class ReaderSession : IDisposable
 {
     internal const string ResultsGetSql =
         $"SELECT {Sql.JobColumns} FROM jobs WHERE owner = $owner AND result_pending = 1 ORDER BY finished_at, seq LIMIT $max";
@@ -17,10 +17,10 @@ internal sealed class ReaderSession : IDisposable
         _connection = connection;
         _jobGet = Sql.Command(connection, $"SELECT {Sql.JobColumns} FROM jobs WHERE id = $id", "$id");
         _resultsGet = Sql.Command(connection, ResultsGetSql, "$owner", "$max");
-        _userGet = Sql.Command(connection, "SELECT name, secret, roles_json, disabled, created_at FROM users WHERE name = $name", "$name");
+        _userGet = Sql.Command(connection, $"SELECT name, secret, roles_json, disabled, created_at, {Sql.UserLimitColumns} FROM users WHERE name = $name", "$name");
         _userCount = Sql.Command(connection, "SELECT count(*) FROM users");
         _workerGet = Sql.Command(connection,
-            "SELECT id, owner, name, functions_json, concurrency, registered_at, last_heartbeat_at FROM workers WHERE id = $id",
+            $"SELECT {Sql.WorkerColumns} FROM workers WHERE id = $id",
             "$id");
     }
 
@@ -54,6 +54,10 @@ internal sealed class ReaderSession : IDisposable
             Roles = Sql.FromJson(r.GetString(2)),
             Disabled = r.GetInt64(3) != 0,
             CreatedAt = Sql.At(r.GetInt64(4)),
+            MaxQueued = r.IsDBNull(5) ? null : r.GetInt64(5),
+            SubmitRate = r.IsDBNull(6) ? null : r.GetDouble(6),
+            SubmitBurst = r.IsDBNull(7) ? null : r.GetDouble(7),
+            Functions = r.IsDBNull(8) ? null : Sql.FromJson(r.GetString(8)),
         };
     }
 
@@ -65,16 +69,7 @@ internal sealed class ReaderSession : IDisposable
         _workerGet.Parameters[0].Value = id;
         await using var r = await _workerGet.ExecuteReaderAsync(cancellationToken);
         if (!await r.ReadAsync(cancellationToken)) return null;
-        return new WorkerRecord
-        {
-            Id = r.GetString(0),
-            Owner = r.GetString(1),
-            Name = r.GetString(2),
-            Functions = Sql.FromJson(r.GetString(3)),
-            Concurrency = r.GetInt32(4),
-            RegisteredAt = Sql.At(r.GetInt64(5)),
-            LastHeartbeatAt = Sql.At(r.GetInt64(6)),
-        };
+        return Sql.ReadWorker(r);
     }
 
     public void Dispose()
@@ -84,6 +79,7 @@ internal sealed class ReaderSession : IDisposable
         _userGet.Dispose();
         _userCount.Dispose();
         _workerGet.Dispose();
+        _countUnfinished?.Dispose();
         _connection.Dispose();
     }
 }

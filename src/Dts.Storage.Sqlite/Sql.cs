@@ -14,6 +14,25 @@ internal static class Sql
         "lease_token, lease_expires_at, worker_id, cancel_requested, result_pending, created_at, updated_at, " +
         "started_at, finished_at";
 
+    /// <summary>The limit columns of users, in the order user readers expect them after the base columns.</summary>
+    public const string UserLimitColumns = "max_queued, submit_rate, submit_burst, functions_json";
+
+    /// <summary>The columns every worker query selects, in the order <see cref="ReadWorker"/> reads them.</summary>
+    public const string WorkerColumns =
+        "id, owner, name, functions_json, concurrency, registered_at, last_heartbeat_at, draining";
+
+    public static WorkerRecord ReadWorker(SqliteDataReader r) => new()
+    {
+        Id = r.GetString(0),
+        Owner = r.GetString(1),
+        Name = r.GetString(2),
+        Functions = FromJson(r.GetString(3)),
+        Concurrency = r.GetInt32(4),
+        RegisteredAt = At(r.GetInt64(5)),
+        LastHeartbeatAt = At(r.GetInt64(6)),
+        Draining = r.GetInt64(7) != 0,
+    };
+
     public static long Ms(DateTimeOffset t) => t.ToUnixTimeMilliseconds();
 
     public static long Ms(TimeSpan t) => t.Ticks / TimeSpan.TicksPerMillisecond;

@@ -106,6 +106,59 @@ public sealed class SqliteJobStore : IJobStore
     public Task<WorkerHeartbeatResult> WorkerHeartbeatAsync(WorkerHeartbeatParams p, CancellationToken cancellationToken) =>
         WriteAsync(static (s, a) => s.WorkerHeartbeat(a), p, cancellationToken);
 
+    public Task<IReadOnlyList<UserSummary>> UserListAsync(UserListParams p, CancellationToken cancellationToken) =>
+        ReadAsync(static (r, a, ct) => r.UserListAsync(a, ct), p, cancellationToken);
+
+    public Task<bool> UserUpdateAsync(UserUpdateParams p, CancellationToken cancellationToken) =>
+        WriteAsync(static (s, a) => s.UserUpdate(a), p, cancellationToken);
+
+    public Task<bool> UserSetSecretAsync(UserSetSecretParams p, CancellationToken cancellationToken) =>
+        WriteAsync(static (s, a) => s.UserSetSecret(a), p, cancellationToken);
+
+    public Task<UserDeleteResult> UserDeleteAsync(UserDeleteParams p, CancellationToken cancellationToken) =>
+        WriteAsync(static (s, a) => s.UserDelete(a), p, cancellationToken);
+
+    public Task<long> JobCountUnfinishedAsync(JobCountUnfinishedParams p, CancellationToken cancellationToken) =>
+        ReadAsync(static (r, a, ct) => r.JobCountUnfinishedAsync(a, ct), p, cancellationToken);
+
+    public Task<IReadOnlyList<WorkerListItem>> WorkerListAsync(WorkerListParams p, CancellationToken cancellationToken) =>
+        ReadAsync(static (r, a, ct) => r.WorkerListAsync(a, ct), p, cancellationToken);
+
+    public Task<bool> WorkerSetDrainingAsync(WorkerSetDrainingParams p, CancellationToken cancellationToken) =>
+        WriteAsync(static (s, a) => s.WorkerSetDraining(a), p, cancellationToken);
+
+    public Task<IReadOnlyList<FunctionStats>> FunctionStatsAsync(FunctionStatsParams p, CancellationToken cancellationToken) =>
+        ReadAsync(static (r, a, ct) => r.FunctionStatsAsync(a, ct), p, cancellationToken);
+
+    public Task<JobSearchResult> JobSearchAsync(JobSearchParams p, CancellationToken cancellationToken) =>
+        ReadAsync(static (r, a, ct) => r.JobSearchAsync(a, ct), p, cancellationToken);
+
+    public Task<JobRetryResult> JobRetryAsync(JobRetryParams p, CancellationToken cancellationToken) =>
+        WriteAsync(static (s, a) => s.JobRetry(a), p, cancellationToken);
+
+    /// <summary>
+    /// Deletes in batches, each its own write operation (and so its own group commit), so that a
+    /// purge of millions of jobs never holds the writer for long: other writes queue between batches.
+    /// </summary>
+    public async Task<long> JobPurgeAsync(JobPurgeParams p, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(p.BatchSize, 1);
+        var batch = p with { BatchSize = Math.Min(p.BatchSize, 1000) };
+        long total = 0;
+        while (true)
+        {
+            var deleted = await WriteAsync(static (s, a) => s.JobPurgeBatch(a), batch, cancellationToken);
+            total += deleted;
+            if (deleted < batch.BatchSize) return total;
+        }
+    }
+
+    public Task<QueueRecord> QueueSetPausedAsync(QueueSetPausedParams p, CancellationToken cancellationToken) =>
+        WriteAsync(static (s, a) => s.QueueSetPaused(a), p, cancellationToken);
+
+    public Task<IReadOnlyList<QueueRecord>> QueueListAsync(QueueListParams p, CancellationToken cancellationToken) =>
+        ReadAsync(static (r, _, ct) => r.QueueListAsync(ct), p, cancellationToken);
+
     /// <summary>
     /// Runs <paramref name="run"/> on the writer connection inside the next group commit. For
     /// tests of the group commit itself: an exception fails only this caller.

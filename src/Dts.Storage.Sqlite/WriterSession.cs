@@ -10,7 +10,7 @@ namespace Dts.Storage.Sqlite;
 /// inside the loop's transaction and an operation's savepoint, so these methods never begin or
 /// commit anything themselves.
 /// </summary>
-internal sealed class WriterSession : IDisposable
+internal sealed partial class WriterSession : IDisposable
 {
     private const string CoalescingStates = "state IN ('queued', 'scheduled', 'running', 'awaiting_retry')";
 
@@ -180,12 +180,12 @@ internal sealed class WriterSession : IDisposable
 
     public IReadOnlyList<JobRecord> JobLease(JobLeaseParams p)
     {
-        if (p.Max <= 0 || p.Functions.Count == 0) return [];
+        if (p.Max <= 0 || p.Functions.Count == 0 || IsDraining(p.WorkerId)) return [];
         _candidates.Clear();
         _functionSet.Clear();
         foreach (var function in p.Functions)
         {
-            if (!_functionSet.Add(function)) continue;
+            if (!_functionSet.Add(function) || IsPaused(function)) continue;
             _leaseCandidates.Parameters[0].Value = function;
             _leaseCandidates.Parameters[1].Value = p.Max;
             using var r = _leaseCandidates.ExecuteReader();
@@ -470,6 +470,7 @@ internal sealed class WriterSession : IDisposable
         {
             command.Dispose();
         }
+        DisposeAdmin();
         _connection.Dispose();
     }
 }

@@ -34,4 +34,24 @@ public interface IJobStore : IAsyncDisposable
     Task WorkerUpsertAsync(WorkerUpsertParams p, CancellationToken cancellationToken);
     Task<WorkerRecord?> WorkerGetAsync(string id, CancellationToken cancellationToken);
     Task<WorkerHeartbeatResult> WorkerHeartbeatAsync(WorkerHeartbeatParams p, CancellationToken cancellationToken);
+
+    // Administration (AdminParams.cs).
+    Task<IReadOnlyList<UserSummary>> UserListAsync(UserListParams p, CancellationToken cancellationToken);
+    /// <summary>Returns false when there is no such user.</summary>
+    Task<bool> UserUpdateAsync(UserUpdateParams p, CancellationToken cancellationToken);
+    /// <summary>Returns false when there is no such user.</summary>
+    Task<bool> UserSetSecretAsync(UserSetSecretParams p, CancellationToken cancellationToken);
+    Task<UserDeleteResult> UserDeleteAsync(UserDeleteParams p, CancellationToken cancellationToken);
+    Task<long> JobCountUnfinishedAsync(JobCountUnfinishedParams p, CancellationToken cancellationToken);
+    Task<IReadOnlyList<WorkerListItem>> WorkerListAsync(WorkerListParams p, CancellationToken cancellationToken);
+    /// <summary>Returns false when there is no such worker.</summary>
+    Task<bool> WorkerSetDrainingAsync(WorkerSetDrainingParams p, CancellationToken cancellationToken);
+    Task<IReadOnlyList<FunctionStats>> FunctionStatsAsync(FunctionStatsParams p, CancellationToken cancellationToken);
+    Task<JobSearchResult> JobSearchAsync(JobSearchParams p, CancellationToken cancellationToken);
+    Task<JobRetryResult> JobRetryAsync(JobRetryParams p, CancellationToken cancellationToken);
+    /// <summary>Returns how many jobs were deleted.</summary>
+    Task<long> JobPurgeAsync(JobPurgeParams p, CancellationToken cancellationToken);
+    Task<QueueRecord> QueueSetPausedAsync(QueueSetPausedParams p, CancellationToken cancellationToken);
+    /// <summary>Every function with queued jobs or a queue row, by name.</summary>
+    Task<IReadOnlyList<QueueRecord>> QueueListAsync(QueueListParams p, CancellationToken cancellationToken);
 }

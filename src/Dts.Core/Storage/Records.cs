@@ -65,6 +65,14 @@ public sealed record UserRecord
     public required IReadOnlyList<string> Roles { get; init; }
     public bool Disabled { get; init; }
     public required DateTimeOffset CreatedAt { get; init; }
+    /// <summary>Most unfinished jobs the user may have; null is unlimited.</summary>
+    public long? MaxQueued { get; init; }
+    /// <summary>Submitted jobs per second (token bucket refill); null is unlimited.</summary>
+    public double? SubmitRate { get; init; }
+    /// <summary>Token bucket size; null is the rate rounded up (at least 1).</summary>
+    public double? SubmitBurst { get; init; }
+    /// <summary>For a worker user: the only functions it may register; null allows any.</summary>
+    public IReadOnlyList<string>? Functions { get; init; }
 
     public bool HasRole(string role) =>
         Roles.Contains(role, StringComparer.Ordinal) || Roles.Contains(Contracts.Roles.Administrator, StringComparer.Ordinal);
@@ -79,4 +87,6 @@ public sealed record WorkerRecord
     public required int Concurrency { get; init; }
     public required DateTimeOffset RegisteredAt { get; init; }
     public required DateTimeOffset LastHeartbeatAt { get; init; }
+    /// <summary>A draining worker finishes its running jobs and is leased no new ones.</summary>
+    public bool Draining { get; init; }
 }
