@@ -146,6 +146,7 @@ public sealed class DtsServer : IAsyncDisposable
             new HealthResponse { Status = "ok", Version = Version, Store = s.Store.Description }, DtsJsonContext.Default.HealthResponse));
         ClientEndpoints.Map(app, s);
         WorkerEndpoints.Map(app, s);
+        AdminEndpoints.Map(app, s);
     }
 
     /// <summary>On an empty store, creates user 'admin' and writes its secret to a file only this OS user can read.</summary>

@@ -24,6 +24,7 @@ public sealed class ServerContext(
     public UserDirectory Users { get; } = users;
     public RetryPolicy RetryPolicy { get; } = retryPolicy;
     public ILoggerFactory LoggerFactory { get; } = loggerFactory;
+    public Limits.SubmitLimiter Limiter { get; } = new(store, time);
 
     /// <summary>Cancelled when the server begins to stop, so long polls answer at once instead of holding shutdown.</summary>
     public CancellationToken Stopping { get; set; }

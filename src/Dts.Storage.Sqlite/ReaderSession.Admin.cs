@@ -54,8 +54,9 @@ internal sealed partial class ReaderSession
         await using var command = _connection.CreateCommand();
         command.CommandText =
             $"SELECT {Sql.WorkerColumns}, (SELECT count(*) FROM jobs WHERE worker_id = workers.id AND state = 'running') " +
-            "FROM workers WHERE $after IS NULL OR id > $after ORDER BY id LIMIT $limit";
+            "FROM workers WHERE ($after IS NULL OR id > $after) AND ($id IS NULL OR id = $id) ORDER BY id LIMIT $limit";
         command.Parameters.AddWithValue("$after", Sql.Db(p.AfterId));
+        command.Parameters.AddWithValue("$id", Sql.Db(p.Id));
         command.Parameters.AddWithValue("$limit", p.Limit);
         var workers = new List<WorkerListItem>();
         await using var r = await command.ExecuteReaderAsync(cancellationToken);

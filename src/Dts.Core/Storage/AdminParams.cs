@@ -48,8 +48,8 @@ public sealed record UserDeleteResult(bool Found, long CancelledJobs, IReadOnlyL
 /// <summary>The owner's jobs that are queued, scheduled, running or awaiting a retry.</summary>
 public sealed record JobCountUnfinishedParams(string Owner);
 
-/// <summary>Workers by id after <paramref name="AfterId"/> (exclusive), at most <paramref name="Limit"/>.</summary>
-public sealed record WorkerListParams(string? AfterId, int Limit);
+/// <summary>Workers by id after <paramref name="AfterId"/> (exclusive), at most <paramref name="Limit"/>; only the worker <paramref name="Id"/> when given.</summary>
+public sealed record WorkerListParams(string? AfterId, int Limit, string? Id = null);
 
 /// <summary>A worker and the number of jobs leased to it now.</summary>
 public sealed record WorkerListItem(WorkerRecord Worker, int Running);

@@ -25,6 +25,7 @@ internal static class ClientEndpoints
         var request = Http.RequestBody.Parse(caller.Body, DtsJsonContext.Default.SubmitJobRequest);
         var now = s.Time.GetUtcNow();
         var job = JobRules.Normalize(request, caller.Name, now);
+        await Limits.SubmitGate.CheckAsync(s, ctx, caller.User, 1);
         var results = await InsertAsync(s, [job], now, ctx.RequestAborted);
         var r = results[0];
         ctx.Response.Headers.Location = ApiRoutes.Job(r.Id);
@@ -42,6 +43,7 @@ internal static class ClientEndpoints
         // Validate every job before storing any: a batch is accepted whole or refused whole.
         var jobs = new NewJob[request.Jobs.Count];
         for (var i = 0; i < jobs.Length; i++) jobs[i] = JobRules.Normalize(request.Jobs[i], caller.Name, now, $"jobs[{i}]");
+        await Limits.SubmitGate.CheckAsync(s, ctx, caller.User, jobs.Length);
         var results = await InsertAsync(s, jobs, now, ctx.RequestAborted);
         var answer = new List<SubmitJobResponse>(results.Count);
         foreach (var r in results) answer.Add(new SubmitJobResponse { Id = r.Id, State = r.State, Coalesced = r.Coalesced });

@@ -38,6 +38,8 @@ internal static class WorkerEndpoints
         foreach (var f in r.Functions)
         {
             if (!JobRules.IsValidFunctionName(f)) throw new DtsException(ErrorCodes.InvalidField, $"'{f}' is not a valid function name.", "functions");
+            if (caller.User.Functions is { } allowed && !allowed.Contains(f, StringComparer.Ordinal))
+                throw new DtsException(ErrorCodes.FunctionNotAllowed, $"User '{caller.Name}' may only register {string.Join(", ", allowed)}; '{f}' is not among them.", "functions");
         }
         var concurrency = r.Concurrency ?? 1;
         if (concurrency is < 1 or > MaxConcurrency)
