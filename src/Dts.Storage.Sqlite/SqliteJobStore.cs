@@ -145,12 +145,13 @@ public sealed class SqliteJobStore : IJobStore
         ArgumentOutOfRangeException.ThrowIfLessThan(p.BatchSize, 1);
         var batch = p with { BatchSize = Math.Min(p.BatchSize, 1000) };
         long total = 0;
-        while (true)
+        long? after = 0;
+        while (after is { } from)
         {
-            var deleted = await WriteAsync(static (s, a) => s.JobPurgeBatch(a), batch, cancellationToken);
+            (var deleted, after) = await WriteAsync(static (s, a) => s.JobPurgeBatch(a.batch, a.from), (batch, from), cancellationToken);
             total += deleted;
-            if (deleted < batch.BatchSize) return total;
         }
+        return total;
     }
 
     public Task<QueueRecord> QueueSetPausedAsync(QueueSetPausedParams p, CancellationToken cancellationToken) =>

@@ -11,7 +11,7 @@ internal sealed partial class WriterSession
     private const string UnfinishedStates = ReaderSession.UnfinishedStates;
 
     private SqliteCommand? _isDraining, _isPaused, _userUpdate, _userSetSecret, _userDeleteCancel, _userDeleteRequest,
-        _userDeleteWorkers, _userDelete, _workerDrain, _retryLookup, _retryUniqueTaken, _retryQueue, _queueSet;
+        _userDeleteWorkers, _userDelete, _workerDrain, _retryLookup, _retryUniqueTaken, _retryQueue, _purgeDelete, _queueSet;
 
     /// <summary>True when the worker is registered and draining; an unknown worker id is not draining.</summary>
     private bool IsDraining(string workerId)
@@ -147,38 +147,54 @@ internal sealed partial class WriterSession
         return new JobRetryResult(JobRetryStatus.Retried, job);
     }
 
-    /// <summary>Deletes one batch of at most <see cref="JobPurgeParams.BatchSize"/> matching jobs; the store calls it until a batch comes back short.</summary>
-    public int JobPurgeBatch(JobPurgeParams p)
+    /// <summary>
+    /// Deletes the next matching jobs with a seq above <paramref name="afterSeq"/>, examining at most
+    /// <see cref="JobPurgeParams.BatchSize"/> matches. Returns how many it deleted and where the next
+    /// batch starts (null when nothing is left), so that no batch rescans rows an earlier one passed.
+    /// </summary>
+    public (int Deleted, long? NextAfterSeq) JobPurgeBatch(JobPurgeParams p, long afterSeq)
     {
         // Built per call: the state list varies; a purge is rare and each batch does far more work than the parse.
-        using var command = _connection.CreateCommand();
+        using var select = _connection.CreateCommand();
         var states = new List<string>(p.States.Count);
         for (var i = 0; i < p.States.Count; i++)
         {
             if (!p.States[i].IsTerminal()) throw new ArgumentException("Only finished jobs can be purged.", nameof(p));
             states.Add($"$s{i}");
-            command.Parameters.AddWithValue($"$s{i}", p.States[i].ToWire());
+            select.Parameters.AddWithValue($"$s{i}", p.States[i].ToWire());
         }
-        if (states.Count == 0) return 0;
-        var where = $"state IN ({string.Join(", ", states)})";
+        if (states.Count == 0) return (0, null);
+        var where = $"seq > $after AND state IN ({string.Join(", ", states)})";
+        select.Parameters.AddWithValue("$after", afterSeq);
         if (p.Function is not null)
         {
             where += " AND function = $function";
-            command.Parameters.AddWithValue("$function", p.Function);
+            select.Parameters.AddWithValue("$function", p.Function);
         }
         if (p.Owner is not null)
         {
             where += " AND owner = $owner";
-            command.Parameters.AddWithValue("$owner", p.Owner);
+            select.Parameters.AddWithValue("$owner", p.Owner);
         }
         if (p.FinishedBefore is { } before)
         {
             where += " AND finished_at < $before";
-            command.Parameters.AddWithValue("$before", Sql.Ms(before));
+            select.Parameters.AddWithValue("$before", Sql.Ms(before));
         }
-        command.CommandText = $"DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE {where} LIMIT $limit)";
-        command.Parameters.AddWithValue("$limit", p.BatchSize);
-        return command.ExecuteNonQuery();
+        select.CommandText = $"SELECT seq FROM jobs WHERE {where} ORDER BY seq LIMIT $limit";
+        select.Parameters.AddWithValue("$limit", p.BatchSize);
+        var seqs = new List<long>(p.BatchSize);
+        using (var r = select.ExecuteReader())
+        {
+            while (r.Read()) seqs.Add(r.GetInt64(0));
+        }
+        _purgeDelete ??= Sql.Command(_connection, "DELETE FROM jobs WHERE seq = $seq", "$seq");
+        foreach (var seq in seqs)
+        {
+            _purgeDelete.Parameters[0].Value = seq;
+            _purgeDelete.ExecuteNonQuery();
+        }
+        return (seqs.Count, seqs.Count < p.BatchSize ? null : seqs[^1]);
     }
 
     public QueueRecord QueueSetPaused(QueueSetPausedParams p)
@@ -201,7 +217,7 @@ internal sealed partial class WriterSession
         foreach (var command in new[]
                  {
                      _isDraining, _isPaused, _userUpdate, _userSetSecret, _userDeleteCancel, _userDeleteRequest,
-                     _userDeleteWorkers, _userDelete, _workerDrain, _retryLookup, _retryUniqueTaken, _retryQueue, _queueSet,
+                     _userDeleteWorkers, _userDelete, _workerDrain, _retryLookup, _retryUniqueTaken, _retryQueue, _purgeDelete, _queueSet,
                  })
         {
             command?.Dispose();

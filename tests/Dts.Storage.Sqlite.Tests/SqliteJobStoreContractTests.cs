@@ -3,7 +3,7 @@ using Dts.Testing.StorageContract;
 
 namespace Dts.Storage.Sqlite.Tests;
 
-public sealed class SqliteJobStoreContractTests : JobStoreContract
+public sealed class SqliteJobStoreContractTests : JobStoreAdminContract
 {
     private readonly string _path = TempDatabase.NewPath();
 

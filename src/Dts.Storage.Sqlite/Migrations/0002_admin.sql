@@ -15,10 +15,11 @@ CREATE TABLE queues (
     updated_at INTEGER NOT NULL
 );
 
--- Job search walks newest first within one filter; purge finds finished jobs by state.
+-- Job search walks newest first within an owner or a function. There is deliberately no
+-- (state, seq) index: without statistics SQLite would prefer it to the partial indexes of the
+-- hot lease, rescue and promote queries. A search by state alone walks seq instead.
 CREATE INDEX jobs_owner_seq ON jobs (owner, seq);
 CREATE INDEX jobs_function_seq ON jobs (function, seq);
-CREATE INDEX jobs_state_seq ON jobs (state, seq);
 
 -- The per-user max_queued check counts a user's unfinished jobs on every submit.
 CREATE INDEX jobs_owner_unfinished ON jobs (owner)
