@@ -114,6 +114,11 @@ public sealed class DtsAdminClient : IDisposable
             throw new DtsAdminLoginException(
                 $"login failed: the server does not accept user '{UserId}' with this secret ({ex.Code ?? "HTTP 401"})", badCredentials: true, ex);
         }
+        catch (DtsApiException ex) when (ex.Is(ErrorCodes.RouteNotFound))
+        {
+            throw new DtsAdminLoginException(
+                $"login failed: the server at {_connection.BaseUri} has no admin API (route_not_found); it is older than this client", badCredentials: false, ex);
+        }
         catch (DtsApiException ex) when (ex.Status == 403)
         {
             throw new DtsAdminLoginException(
