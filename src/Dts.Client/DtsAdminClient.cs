@@ -31,8 +31,8 @@ public sealed record JobSearch
         Add("function", Function);
         Add("owner", Owner);
         Add("tag", Tag);
-        Add("created_after", CreatedAfter?.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss.fffK", CultureInfo.InvariantCulture));
-        Add("created_before", CreatedBefore?.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss.fffK", CultureInfo.InvariantCulture));
+        Add("created_after", CreatedAfter?.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
+        Add("created_before", CreatedBefore?.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
         Add("limit", Limit?.ToString(CultureInfo.InvariantCulture));
         Add("cursor", Cursor);
         return query.ToString();

@@ -199,7 +199,7 @@ internal static class AdminCommands
         var actions = Actions.Where(a => module is null || a.Module == module).ToList();
         var rows = actions.Select(a => (JsonNode)new JsonObject { ["module"] = a.Module, ["action"] = a.Name, ["usage"] = a.Usage, ["summary"] = a.Summary });
         // Plain lines, not a table: a table wraps long usages over several lines at the terminal's width.
-        var width = actions.Max(a => a.Usage.Length);
+        var width = Math.Min(36, actions.Max(a => a.Usage.Length));
         var lines = actions.Select(a => "  " + a.Usage.PadRight(width) + "  " + a.Summary).ToList();
         if (module is null) lines.Add("Type exit or quit (or Ctrl-D) to leave; Ctrl-C cancels the line or the request running.");
         return new AdminOutput { Json = new JsonArray(rows.ToArray()), Lines = lines };
