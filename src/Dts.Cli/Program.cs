@@ -7,6 +7,7 @@ root.Subcommands.Add(WorkerCommand.Build());
 root.Subcommands.Add(ClientCommand.Build());
 root.Subcommands.Add(DemoCommand.Build());
 root.Subcommands.Add(BenchCommand.Build());
+root.Subcommands.Add(AdminCommand.Build());
 try
 {
     // Commands handle Ctrl-C and SIGTERM themselves (the worker drains), so no forced termination timeout.

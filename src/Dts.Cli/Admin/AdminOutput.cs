@@ -1,0 +1,26 @@
+using System.Text.Json.Nodes;
+
+namespace Dts.Cli.Admin;
+
+/// <summary>
+/// What a console command produced, in both forms: <see cref="Json"/> for <c>--json</c> (one document),
+/// and for people a table of <see cref="Rows"/>, a field/value table of <see cref="Record"/>, then <see cref="Lines"/>.
+/// Field selection is applied already.
+/// </summary>
+internal sealed class AdminOutput
+{
+    public required JsonNode Json { get; init; }
+
+    /// <summary>A list: one row per item, shown in <see cref="Columns"/>.</summary>
+    public IReadOnlyList<JsonObject>? Rows { get; init; }
+
+    public IReadOnlyList<string> Columns { get; init; } = [];
+
+    /// <summary>One object, shown as field/value pairs.</summary>
+    public JsonObject? Record { get; init; }
+
+    /// <summary>Plain text after the table (a count, a paging hint, a new secret).</summary>
+    public IReadOnlyList<string> Lines { get; init; } = [];
+
+    public static AdminOutput Message(string text, JsonNode json) => new() { Json = json, Lines = [text] };
+}
