@@ -7,7 +7,6 @@ namespace Dts.EndToEnd.Tests;
 [Trait("Category", "EndToEnd")]
 public sealed class AdminConsoleTests : IDisposable
 {
-    private const string Skip = "needs the admin API (branch admin-api)";
 
     private readonly TempDirectory _dir = new("dts-admin-e2e");
 
@@ -22,7 +21,7 @@ public sealed class AdminConsoleTests : IDisposable
         return (server, ["admin", "--server", url, "--user", "admin", "--secret-file", secretFile]);
     }
 
-    [Fact(Skip = Skip)]
+    [Fact]
     public async Task Prompt_CreatesAUser_ShowsSelectedFields_SurvivesABadCommand_AndExits()
     {
         var (server, login) = await StartAsync();
@@ -50,7 +49,7 @@ public sealed class AdminConsoleTests : IDisposable
         Assert.True(check.ExitCode == 0, check.Stderr);
     }
 
-    [Fact(Skip = Skip)]
+    [Fact]
     public async Task OneShot_Json_PrintsOneDocument_AndFailuresExitNonZero()
     {
         var (server, login) = await StartAsync();
@@ -81,7 +80,7 @@ public sealed class AdminConsoleTests : IDisposable
             Assert.Equal(2, usage.ExitCode);
     }
 
-    [Fact(Skip = Skip)]
+    [Fact]
     public async Task Login_IsRefused_ForAUserWithoutTheAdministratorRole()
     {
         var cluster = new Cluster(_dir);
