@@ -1,0 +1,119 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Dts.Client;
+using Dts.Contracts;
+using Dts.Testing;
+
+namespace Dts.Client.Tests;
+
+/// <summary>
+/// A real server on HTTPS with a certificate from a private CA made here: the SDK trusts it only
+/// when given that CA's file, and never a certificate from another CA or for another name.
+/// </summary>
+public sealed class HttpsTests : IAsyncLifetime
+{
+    private readonly TempDirectory _dir = new("dts-https");
+    private TestServer _server = null!;
+    private string _secret = null!;
+    private string _caFile = null!;
+    private string _otherCaFile = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        using var ca = MakeCa("Dts Test CA");
+        using var otherCa = MakeCa("Some Other CA");
+        using var serverCert = MakeServerCertificate(ca, "localhost");
+        _caFile = _dir.File("ca.pem");
+        _otherCaFile = _dir.File("other-ca.pem");
+        var certFile = _dir.File("server.pem");
+        var keyFile = _dir.File("server.key");
+        await File.WriteAllTextAsync(_caFile, ca.ExportCertificatePem());
+        await File.WriteAllTextAsync(_otherCaFile, otherCa.ExportCertificatePem());
+        await File.WriteAllTextAsync(certFile, serverCert.ExportCertificatePem());
+        using (var key = serverCert.GetECDsaPrivateKey()!) await File.WriteAllTextAsync(keyFile, key.ExportPkcs8PrivateKeyPem());
+
+        _server = await TestServer.StartAsync(configure: o =>
+        {
+            o.Url = "https://127.0.0.1:0";
+            o.TlsCertificateFile = certFile;
+            o.TlsKeyFile = keyFile;
+        });
+        Assert.Equal("https", _server.Url.Scheme);
+        _secret = await _server.Server.CreateUserAsync("alice", [Roles.Client]);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _server.DisposeAsync();
+        _dir.Dispose();
+    }
+
+    private DtsClient Client(string? caFile, string host = "localhost") => new(new DtsConnectionOptions
+    {
+        ServerUrl = $"https://{host}:{_server.Url.Port}",
+        UserId = "alice",
+        Secret = _secret,
+        TrustedCaFile = caFile,
+        MaxThrottleRetries = 0,
+    });
+
+    [Fact]
+    public async Task Submit_OverHttps_SucceedsWithTheCaFile()
+    {
+        using var client = Client(_caFile);
+        var submitted = await client.SubmitAsync("f", ["x"], TestContext.Current.CancellationToken);
+        var view = await client.GetJobAsync(submitted.Id, TestContext.Current.CancellationToken);
+        Assert.Equal(submitted.Id, view.Id);
+    }
+
+    [Fact]
+    public async Task Submit_OverHttps_FailsWithoutTheCaFile()
+    {
+        using var client = Client(null);
+        var ex = await Assert.ThrowsAsync<HttpRequestException>(() => client.SubmitAsync("f", ["x"], TestContext.Current.CancellationToken));
+        Assert.IsType<System.Security.Authentication.AuthenticationException>(ex.InnerException);
+    }
+
+    [Fact]
+    public async Task Submit_OverHttps_FailsWithAnotherCa()
+    {
+        using var client = Client(_otherCaFile);
+        var ex = await Assert.ThrowsAsync<HttpRequestException>(() => client.SubmitAsync("f", ["x"], TestContext.Current.CancellationToken));
+        Assert.IsType<System.Security.Authentication.AuthenticationException>(ex.InnerException);
+    }
+
+    [Fact]
+    public async Task Submit_OverHttps_FailsWhenTheNameDoesNotMatch()
+    {
+        // The certificate names localhost only; the right CA does not excuse a wrong name.
+        using var client = Client(_caFile, host: "127.0.0.1");
+        var ex = await Assert.ThrowsAsync<HttpRequestException>(() => client.SubmitAsync("f", ["x"], TestContext.Current.CancellationToken));
+        Assert.IsType<System.Security.Authentication.AuthenticationException>(ex.InnerException);
+    }
+
+    private static X509Certificate2 MakeCa(string name)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
+    }
+
+    private static X509Certificate2 MakeServerCertificate(X509Certificate2 ca, string dns)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest($"CN={dns}", key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddDnsName(dns);
+        request.CertificateExtensions.Add(san.Build());
+        var serial = RandomNumberGenerator.GetBytes(16);
+        serial[0] &= 0x7f;
+        using var issued = request.Create(ca, DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddDays(7), serial);
+        return issued.CopyWithPrivateKey(key);
+    }
+}
