@@ -91,6 +91,51 @@ public sealed class HttpsTests : IAsyncLifetime
         Assert.IsType<System.Security.Authentication.AuthenticationException>(ex.InnerException);
     }
 
+    [Fact]
+    public async Task Server_FromAPfxFile_ServesHttps()
+    {
+        using var ca = MakeCa("Dts Test CA 2");
+        using var serverCert = MakeServerCertificate(ca, "localhost");
+        var caFile = _dir.File("ca2.pem");
+        var pfx = _dir.File("server.pfx");
+        await File.WriteAllTextAsync(caFile, ca.ExportCertificatePem(), TestContext.Current.CancellationToken);
+        await File.WriteAllBytesAsync(pfx, serverCert.Export(X509ContentType.Pfx, "pfx-password"), TestContext.Current.CancellationToken);
+
+        await using var server = await TestServer.StartAsync(configure: o =>
+        {
+            o.Url = "https://127.0.0.1:0";
+            o.TlsPfxFile = pfx;
+            o.TlsPfxPassword = "pfx-password";
+        });
+        var secret = await server.Server.CreateUserAsync("bob", [Roles.Client], TestContext.Current.CancellationToken);
+        using var client = new DtsClient(new DtsConnectionOptions
+        {
+            ServerUrl = $"https://localhost:{server.Url.Port}",
+            UserId = "bob",
+            Secret = secret,
+            TrustedCaFile = caFile,
+        });
+        var submitted = await client.SubmitAsync("f", ["y"], TestContext.Current.CancellationToken);
+        Assert.False(string.IsNullOrEmpty(submitted.Id));
+    }
+
+    [Theory]
+    [InlineData("https://127.0.0.1:0", false, "needs a certificate")]
+    [InlineData("http://127.0.0.1:0", true, "must start with https://")]
+    public async Task Server_WithMismatchedUrlAndCertificate_RefusesToStart(string url, bool withCertificate, string message)
+    {
+        var ex = await Assert.ThrowsAsync<ArgumentException>(() => TestServer.StartAsync(configure: o =>
+        {
+            o.Url = url;
+            if (withCertificate)
+            {
+                o.TlsCertificateFile = _dir.File("server.pem");
+                o.TlsKeyFile = _dir.File("server.key");
+            }
+        }));
+        Assert.Contains(message, ex.Message, StringComparison.Ordinal);
+    }
+
     private static X509Certificate2 MakeCa(string name)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
