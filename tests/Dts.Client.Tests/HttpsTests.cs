@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Dts.Client;
 using Dts.Contracts;
@@ -20,9 +19,9 @@ public sealed class HttpsTests : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        using var ca = MakeCa("Dts Test CA");
-        using var otherCa = MakeCa("Some Other CA");
-        using var serverCert = MakeServerCertificate(ca, "localhost");
+        using var ca = TestCertificates.MakeCa("Dts Test CA");
+        using var otherCa = TestCertificates.MakeCa("Some Other CA");
+        using var serverCert = TestCertificates.MakeServerCertificate(ca, "localhost");
         _caFile = _dir.File("ca.pem");
         _otherCaFile = _dir.File("other-ca.pem");
         var certFile = _dir.File("server.pem");
@@ -94,8 +93,8 @@ public sealed class HttpsTests : IAsyncLifetime
     [Fact]
     public async Task Server_FromAPfxFile_ServesHttps()
     {
-        using var ca = MakeCa("Dts Test CA 2");
-        using var serverCert = MakeServerCertificate(ca, "localhost");
+        using var ca = TestCertificates.MakeCa("Dts Test CA 2");
+        using var serverCert = TestCertificates.MakeServerCertificate(ca, "localhost");
         var caFile = _dir.File("ca2.pem");
         var pfx = _dir.File("server.pfx");
         await File.WriteAllTextAsync(caFile, ca.ExportCertificatePem(), TestContext.Current.CancellationToken);
@@ -134,31 +133,5 @@ public sealed class HttpsTests : IAsyncLifetime
             }
         }));
         Assert.Contains(message, ex.Message, StringComparison.Ordinal);
-    }
-
-    private static X509Certificate2 MakeCa(string name)
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
-        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
-        return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
-    }
-
-    private static X509Certificate2 MakeServerCertificate(X509Certificate2 ca, string dns)
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest($"CN={dns}", key, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddDnsName(dns);
-        request.CertificateExtensions.Add(san.Build());
-        var serial = RandomNumberGenerator.GetBytes(16);
-        serial[0] &= 0x7f;
-        using var issued = request.Create(ca, DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddDays(7), serial);
-        return issued.CopyWithPrivateKey(key);
     }
 }
