@@ -107,6 +107,33 @@ public sealed class SecretAndNonceStoreTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task NonceRecords_JoinTheGroupCommit_InQueueOrderWithOtherWrites()
+    {
+        // Hold the writer so that the nonces and a user insert queue up behind it.
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var release = new ManualResetEventSlim();
+        var blocker = _store.WriteRawAsync(_ =>
+        {
+            started.SetResult();
+            return release.Wait(TimeSpan.FromSeconds(30));
+        }, Ct);
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        var before = _store.CommitCount;
+
+        var writes = new List<Task>();
+        for (var i = 0; i < 50; i++)
+            writes.Add(_store.NonceRecordAsync(new NonceRecordParams("alice", SHA256.HashData(Encoding.UTF8.GetBytes($"n{i}"))[..16], T0.AddMinutes(5)), Ct));
+        writes.Add(_store.UserInsertAsync(new UserInsertParams("after-nonces", "s", ["client"], T0), Ct));
+        release.Set();
+        await blocker;
+        await Task.WhenAll(writes);
+
+        // The blocker's transaction, then one more for all fifty nonces and the insert behind them.
+        Assert.Equal(before + 2, _store.CommitCount);
+        Assert.Equal(50, await ScalarLongAsync("SELECT count(*) FROM nonces"));
+    }
+
+    [Fact]
     public async Task NonceSweep_UsesTheExpiryIndex()
     {
         var plan = new List<string>();
