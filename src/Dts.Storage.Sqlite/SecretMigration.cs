@@ -13,8 +13,11 @@ internal static class SecretMigration
 {
     public static async Task RunAsync(SqliteConnection connection, ISecretCipher cipher, CancellationToken cancellationToken)
     {
-        await using (var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken))
+        // Nearly always there is nothing to do: look without taking the write lock, which a running
+        // server holds often (dts server add-user runs this beside it).
+        if (await CountLegacyAsync(connection, cipher, cancellationToken) > 0)
         {
+            await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
             var legacy = new List<(string Name, string Secret)>();
             await using (var select = connection.CreateCommand())
             {
@@ -27,9 +30,8 @@ internal static class SecretMigration
                     if (!cipher.IsProtected(secret)) legacy.Add((r.GetString(0), secret));
                 }
             }
-            if (legacy.Count > 0)
+            await using (var update = Sql.Command(connection, "UPDATE users SET secret = $secret WHERE name = $name", "$secret", "$name"))
             {
-                await using var update = Sql.Command(connection, "UPDATE users SET secret = $secret WHERE name = $name", "$secret", "$name");
                 update.Transaction = transaction;
                 foreach (var (name, secret) in legacy)
                 {
@@ -49,5 +51,18 @@ internal static class SecretMigration
             // Throws SecretDecryptionException naming the user and the likely cause; the secret itself is discarded.
             _ = cipher.Unprotect(row.GetString(0), row.GetString(1));
         }
+    }
+
+    private static async Task<int> CountLegacyAsync(SqliteConnection connection, ISecretCipher cipher, CancellationToken cancellationToken)
+    {
+        await using var select = connection.CreateCommand();
+        select.CommandText = "SELECT secret FROM users";
+        var count = 0;
+        await using var r = await select.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken))
+        {
+            if (!cipher.IsProtected(r.GetString(0))) count++;
+        }
+        return count;
     }
 }
