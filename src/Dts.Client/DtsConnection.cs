@@ -1,5 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Dts.Contracts;
@@ -40,13 +42,43 @@ public sealed class DtsConnection : IDisposable
 
     public Uri BaseUri => _baseUri;
 
-    private static SocketsHttpHandler CreateSocketsHandler(DtsConnectionOptions options) => new()
+    private static SocketsHttpHandler CreateSocketsHandler(DtsConnectionOptions options)
     {
-        MaxConnectionsPerServer = checked(2 * options.MaxConcurrency),
-        ConnectTimeout = options.ConnectTimeout,
-        PooledConnectionIdleTimeout = TimeSpan.FromSeconds(90),
-        AutomaticDecompression = DecompressionMethods.None,
-    };
+        // Validate first: the handler is built before the constructor body runs.
+        options.Validate();
+        var handler = new SocketsHttpHandler
+        {
+            MaxConnectionsPerServer = checked(2 * options.MaxConcurrency),
+            ConnectTimeout = options.ConnectTimeout,
+            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(90),
+            AutomaticDecompression = DecompressionMethods.None,
+        };
+        if (options.TrustedCaFile is { } caFile)
+        {
+            var roots = new X509Certificate2Collection();
+            roots.ImportFromPemFile(caFile);
+            if (roots.Count == 0) throw new ArgumentException($"The CA file '{caFile}' holds no PEM certificate.", nameof(options));
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) => IsTrusted(certificate, errors, roots);
+        }
+        return handler;
+    }
+
+    /// <summary>
+    /// Accepts the server's certificate only if it names the host we asked for and chains to one of
+    /// <paramref name="roots"/>; the system's own verdict on the chain is replaced, nothing else is relaxed.
+    /// </summary>
+    private static bool IsTrusted(X509Certificate? certificate, SslPolicyErrors errors, X509Certificate2Collection roots)
+    {
+        if (certificate is null) return false;
+        if ((errors & (SslPolicyErrors.RemoteCertificateNameMismatch | SslPolicyErrors.RemoteCertificateNotAvailable)) != 0) return false;
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.AddRange(roots);
+        // A private CA rarely publishes revocation lists; the chain, dates and usage are still checked.
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        using var leaf = new X509Certificate2(certificate);
+        return chain.Build(leaf);
+    }
 
     /// <summary>Sends a JSON body and reads a JSON answer.</summary>
     public Task<TResponse> SendAsync<TRequest, TResponse>(

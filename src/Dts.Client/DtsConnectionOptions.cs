@@ -27,6 +27,13 @@ public sealed class DtsConnectionOptions
 
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
+    /// <summary>
+    /// A PEM file of CA certificates to trust for an https:// server, in place of the system's roots
+    /// (for a private CA or a self-signed server). The server's certificate is still fully checked:
+    /// chain, validity and host name. Null trusts the system's roots only.
+    /// </summary>
+    public string? TrustedCaFile { get; init; }
+
     internal void Validate()
     {
         if (!Uri.TryCreate(ServerUrl, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
@@ -37,5 +44,7 @@ public sealed class DtsConnectionOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(SnoozeInterval, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(RequestTimeout, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ConnectTimeout, TimeSpan.Zero);
+        if (TrustedCaFile is not null && !File.Exists(TrustedCaFile))
+            throw new ArgumentException($"The CA file '{TrustedCaFile}' does not exist.", nameof(TrustedCaFile));
     }
 }

@@ -1,4 +1,6 @@
 using System.Reflection;
+using System.Security.Cryptography.X509Certificates;
+using Dts.Core.Security;
 using Dts.Contracts;
 using Dts.Core;
 using Dts.Core.Storage;
@@ -56,16 +58,21 @@ public sealed class DtsServer : IAsyncDisposable
             if (OperatingSystem.IsWindows()) Directory.CreateDirectory(options.DataDirectory);
             else Directory.CreateDirectory(options.DataDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         }
-        store ??= new SqliteJobStore(new SqliteStoreOptions { Path = options.ResolvedStorePath, Synchronous = options.Synchronous });
+        // Checked before the store is opened, so a mistake in the options leaves nothing behind.
+        var certificate = LoadCertificate(options);
+        store ??= OpenSqliteStore(options);
         try
         {
             await store.MigrateAsync(cancellationToken);
             var builder = WebApplication.CreateSlimBuilder();
             builder.WebHost.UseUrls(options.Url);
+            // The slim builder leaves out HTTPS; without this an https:// URL would not bind.
+            if (certificate is not null) builder.WebHost.UseKestrelHttpsConfiguration();
             builder.WebHost.ConfigureKestrel(k =>
             {
                 k.AddServerHeader = false;
                 k.Limits.MaxRequestBodySize = Math.Max(options.MaxBodyBytes, options.MaxBatchBodyBytes);
+                if (certificate is not null) k.ConfigureHttpsDefaults(h => h.ServerCertificate = certificate);
             });
             builder.Logging.ClearProviders();
             if (logging is null)
@@ -82,17 +89,19 @@ public sealed class DtsServer : IAsyncDisposable
 
             var signals = new JobSignals();
             var users = new UserDirectory(store, time, options.UserCacheTime);
-            var authenticator = new RequestAuthenticator(users, new NonceCache(options.SignatureWindow), time, options.SignatureWindow);
+            var authenticator = new RequestAuthenticator(users, new NonceCache(options.SignatureWindow), time, options.SignatureWindow, store);
             builder.Services.AddSingleton(sp => new ServerContext(options, store, signals, time, authenticator, users, RetryPolicy.Default,
                 sp.GetRequiredService<ILoggerFactory>()));
             builder.Services.AddHostedService<SchedulerDaemon>();
             builder.Services.AddHostedService<LeaseRescueDaemon>();
+            builder.Services.AddHostedService<NonceSweepDaemon>();
 
             var app = builder.Build();
             var context = app.Services.GetRequiredService<ServerContext>();
             var lifetime = app.Services.GetRequiredService<IHostApplicationLifetime>();
             context.Stopping = lifetime.ApplicationStopping;
             var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Dts.Server");
+            authenticator.NonceWriteFailed = ex => Log.NonceWriteFailed(logger, ex);
 
             await EnsureAdministratorAsync(context, logger, cancellationToken);
             Configure(app, context, logger);
@@ -107,6 +116,56 @@ public sealed class DtsServer : IAsyncDisposable
         {
             await store.DisposeAsync();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// The SQLite store of <paramref name="options"/> with its secrets encrypted by the key in
+    /// <see cref="DtsServerOptions.ResolvedKeyFile"/> (created on first use). The server and
+    /// <c>dts server add-user</c> both open the store here, so they always agree on the key.
+    /// </summary>
+    /// <exception cref="SecretKeyFileException">The key file is too open, the wrong size or unreadable.</exception>
+    public static SqliteJobStore OpenSqliteStore(DtsServerOptions options)
+    {
+        var key = SecretKeyFile.LoadOrCreate(options.ResolvedKeyFile);
+        try
+        {
+            return new SqliteJobStore(new SqliteStoreOptions
+            {
+                Path = options.ResolvedStorePath,
+                Synchronous = options.Synchronous,
+                SecretCipher = new AesGcmSecretCipher(key),
+            });
+        }
+        finally
+        {
+            // The cipher keeps its own copy.
+            System.Security.Cryptography.CryptographicOperations.ZeroMemory(key);
+        }
+    }
+
+    /// <summary>The HTTPS certificate of the options, or null for plain HTTP; refuses mismatched options with a clear message.</summary>
+    private static X509Certificate2? LoadCertificate(DtsServerOptions options)
+    {
+        var https = options.Url.StartsWith("https://", StringComparison.OrdinalIgnoreCase);
+        if (options.TlsCertificateFile is not null && options.TlsPfxFile is not null)
+            throw new ArgumentException("Give either a PEM certificate and key or a PFX file, not both.");
+        if ((options.TlsCertificateFile is null) != (options.TlsKeyFile is null))
+            throw new ArgumentException("A PEM certificate needs its key: give both --tls-cert and --tls-key.");
+        if (options.UsesTls && !https)
+            throw new ArgumentException($"With a TLS certificate the URL must start with https://, not '{options.Url}'.");
+        if (!options.UsesTls && https)
+            throw new ArgumentException("An https:// URL needs a certificate: --tls-cert and --tls-key, or --tls-pfx.");
+        if (!options.UsesTls) return null;
+        try
+        {
+            return options.TlsPfxFile is { } pfx
+                ? X509CertificateLoader.LoadPkcs12FromFile(pfx, options.TlsPfxPassword)
+                : X509Certificate2.CreateFromPemFile(options.TlsCertificateFile!, options.TlsKeyFile);
+        }
+        catch (Exception ex) when (ex is System.Security.Cryptography.CryptographicException or IOException or UnauthorizedAccessException)
+        {
+            throw new ArgumentException($"Cannot load the TLS certificate: {ex.Message}", ex);
         }
     }
 

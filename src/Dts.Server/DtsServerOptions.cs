@@ -34,6 +34,28 @@ public sealed class DtsServerOptions
     /// <summary>Where the first start writes the generated admin secret; default <c>admin.secret</c> in the data directory.</summary>
     public string? AdminSecretFile { get; set; }
 
+    /// <summary>
+    /// The 32-byte key that encrypts users' secrets in the store; default <c>secrets.key</c> in the
+    /// data directory. Created (owner-only) on first start. Back it up apart from the database:
+    /// without it no stored secret can be read.
+    /// </summary>
+    public string? KeyFile { get; set; }
+
+    /// <summary>PEM certificate (chain) for HTTPS; with <see cref="TlsKeyFile"/>. The URL must then be https://.</summary>
+    public string? TlsCertificateFile { get; set; }
+
+    /// <summary>PEM private key of <see cref="TlsCertificateFile"/>.</summary>
+    public string? TlsKeyFile { get; set; }
+
+    /// <summary>A PKCS#12 (.pfx) file with certificate and key, instead of the PEM pair.</summary>
+    public string? TlsPfxFile { get; set; }
+
+    /// <summary>The password of <see cref="TlsPfxFile"/>, if it has one.</summary>
+    public string? TlsPfxPassword { get; set; }
+
+    /// <summary>True when a certificate is configured and the server speaks HTTPS.</summary>
+    public bool UsesTls => TlsCertificateFile is not null || TlsPfxFile is not null;
+
     /// <summary>How often workers are asked to send heartbeats: 3 seconds.</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(3);
 
@@ -59,5 +81,6 @@ public sealed class DtsServerOptions
     public TimeSpan SchedulerMaxSleep { get; set; } = TimeSpan.FromSeconds(1);
 
     public string ResolvedStorePath => StorePath ?? Path.Combine(DataDirectory, "dts.db");
+    public string ResolvedKeyFile => KeyFile ?? Path.Combine(DataDirectory, Dts.Core.Security.SecretKeyFile.DefaultFileName);
     public string ResolvedAdminSecretFile => AdminSecretFile ?? Path.Combine(DataDirectory, "admin.secret");
 }

@@ -21,4 +21,7 @@ internal static partial class Log
 
     [LoggerMessage(6, LogLevel.Information, "Worker {WorkerId} ({Name}) registered by {User} for {Functions}")]
     public static partial void WorkerRegistered(ILogger logger, string workerId, string name, string user, string functions);
+
+    [LoggerMessage(7, LogLevel.Error, "Could not remember a used nonce in the store; a replay of that request after a restart would not be caught")]
+    public static partial void NonceWriteFailed(ILogger logger, Exception exception);
 }

@@ -10,7 +10,7 @@ internal sealed partial class ReaderSession : IDisposable
         $"SELECT {Sql.JobColumns} FROM jobs WHERE owner = $owner AND result_pending = 1 ORDER BY finished_at, seq LIMIT $max";
 
     private readonly SqliteConnection _connection;
-    private readonly SqliteCommand _jobGet, _resultsGet, _userGet, _userCount, _workerGet;
+    private readonly SqliteCommand _jobGet, _resultsGet, _userGet, _userCount, _workerGet, _nonceSeen;
 
     public ReaderSession(SqliteConnection connection)
     {
@@ -19,6 +19,8 @@ internal sealed partial class ReaderSession : IDisposable
         _resultsGet = Sql.Command(connection, ResultsGetSql, "$owner", "$max");
         _userGet = Sql.Command(connection, $"SELECT name, secret, roles_json, disabled, created_at, {Sql.UserLimitColumns} FROM users WHERE name = $name", "$name");
         _userCount = Sql.Command(connection, "SELECT count(*) FROM users");
+        _nonceSeen = Sql.Command(connection,
+            "SELECT 1 FROM nonces WHERE user_name = $user AND nonce_hash = $hash AND expires_at > $now", "$user", "$hash", "$now");
         _workerGet = Sql.Command(connection,
             $"SELECT {Sql.WorkerColumns} FROM workers WHERE id = $id",
             "$id");
@@ -64,6 +66,14 @@ internal sealed partial class ReaderSession : IDisposable
     public async Task<int> UserCountAsync(CancellationToken cancellationToken) =>
         Convert.ToInt32(await _userCount.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture);
 
+    public async Task<bool> NonceSeenAsync(NonceSeenParams p, CancellationToken cancellationToken)
+    {
+        _nonceSeen.Parameters[0].Value = p.User;
+        _nonceSeen.Parameters[1].Value = p.NonceHash;
+        _nonceSeen.Parameters[2].Value = Sql.Ms(p.Now);
+        return await _nonceSeen.ExecuteScalarAsync(cancellationToken) is not null;
+    }
+
     public async Task<WorkerRecord?> WorkerGetAsync(string id, CancellationToken cancellationToken)
     {
         _workerGet.Parameters[0].Value = id;
@@ -80,6 +90,7 @@ internal sealed partial class ReaderSession : IDisposable
         _userCount.Dispose();
         _workerGet.Dispose();
         _countUnfinished?.Dispose();
+        _nonceSeen.Dispose();
         _connection.Dispose();
     }
 }

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Threading.Channels;
+using Dts.Core.Security;
 using Dts.Core.Storage;
 using Microsoft.Data.Sqlite;
 
@@ -16,6 +17,7 @@ namespace Dts.Storage.Sqlite;
 public sealed class SqliteJobStore : IJobStore
 {
     private readonly SqliteStoreOptions _options;
+    private readonly ISecretCipher _cipher;
     private readonly string _connectionString;
     private readonly Channel<WriteOp> _queue;
     private readonly Task _writerLoop;
@@ -31,6 +33,8 @@ public sealed class SqliteJobStore : IJobStore
         if (string.IsNullOrWhiteSpace(options.Path)) throw new ArgumentException("The SQLite store needs a file path.", nameof(options));
         if (options.MaxBatchOps < 1) throw new ArgumentOutOfRangeException(nameof(options), options.MaxBatchOps, "MaxBatchOps must be at least 1.");
         if (options.QueueCapacity < 1) throw new ArgumentOutOfRangeException(nameof(options), options.QueueCapacity, "QueueCapacity must be at least 1.");
+        _cipher = options.SecretCipher
+            ?? throw new ArgumentException("The SQLite store needs a SecretCipher: users' secrets are never stored in plaintext.", nameof(options));
         _options = options;
         _connectionString = new SqliteConnectionStringBuilder
         {
@@ -59,6 +63,7 @@ public sealed class SqliteJobStore : IJobStore
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         await using var connection = await OpenAsync(cancellationToken);
         await SqliteMigrator.MigrateAsync(connection, cancellationToken);
+        await SecretMigration.RunAsync(connection, _cipher, cancellationToken);
     }
 
     public Task<IReadOnlyList<JobInsertResult>> JobInsertManyAsync(JobInsertManyParams p, CancellationToken cancellationToken) =>
@@ -88,14 +93,37 @@ public sealed class SqliteJobStore : IJobStore
     public Task<JobRescueExpiredResult> JobRescueExpiredAsync(JobRescueExpiredParams p, CancellationToken cancellationToken) =>
         WriteAsync(static (s, a) => s.JobRescueExpired(a), p, cancellationToken);
 
-    public Task<UserRecord?> UserGetAsync(string name, CancellationToken cancellationToken) =>
-        ReadAsync(static (r, a, ct) => r.UserGetAsync(a, ct), name, cancellationToken);
+    public async Task<UserRecord?> UserGetAsync(string name, CancellationToken cancellationToken) =>
+        SecretFromStorage(await ReadAsync(static (r, a, ct) => r.UserGetAsync(a, ct), name, cancellationToken));
 
     public Task<bool> UserInsertAsync(UserInsertParams p, CancellationToken cancellationToken) =>
-        WriteAsync(static (s, a) => s.UserInsert(a), p, cancellationToken);
+        WriteAsync(static (s, a) => s.UserInsert(a), p with { Secret = SecretForStorage(p.Name, p.Secret) }, cancellationToken);
 
     public Task<int> UserCountAsync(CancellationToken cancellationToken) =>
         ReadAsync(static (r, _, ct) => r.UserCountAsync(ct), 0, cancellationToken);
+
+    public Task NonceRecordAsync(NonceRecordParams p, CancellationToken cancellationToken) =>
+        WriteAsync(static (s, a) => s.NonceRecord(a), p, cancellationToken);
+
+    public Task<bool> NonceSeenAsync(NonceSeenParams p, CancellationToken cancellationToken) =>
+        ReadAsync(static (r, a, ct) => r.NonceSeenAsync(a, ct), p, cancellationToken);
+
+    public Task<int> NonceDeleteExpiredAsync(NonceDeleteExpiredParams p, CancellationToken cancellationToken) =>
+        WriteAsync(static (s, a) => s.NonceDeleteExpired(a), p, cancellationToken);
+
+    /// <summary>
+    /// The only way a secret goes into the file: every user write that carries a secret (insert,
+    /// rotation) passes it through here before it is queued for the writer, so the writer thread
+    /// never spends time on encryption and never sees plaintext.
+    /// </summary>
+    internal string SecretForStorage(string user, string plainSecret) => _cipher.Protect(user, plainSecret);
+
+    /// <summary>
+    /// The only way a secret comes out of the file: every user read (get, list) passes its records
+    /// through here, so nothing above the store sees ciphertext.
+    /// </summary>
+    internal UserRecord? SecretFromStorage(UserRecord? stored) =>
+        stored is null ? null : stored with { Secret = _cipher.Unprotect(stored.Name, stored.Secret) };
 
     public Task WorkerUpsertAsync(WorkerUpsertParams p, CancellationToken cancellationToken) =>
         WriteAsync(static (s, a) => s.WorkerUpsert(a), p, cancellationToken);
@@ -113,7 +141,7 @@ public sealed class SqliteJobStore : IJobStore
         WriteAsync(static (s, a) => s.UserUpdate(a), p, cancellationToken);
 
     public Task<bool> UserSetSecretAsync(UserSetSecretParams p, CancellationToken cancellationToken) =>
-        WriteAsync(static (s, a) => s.UserSetSecret(a), p, cancellationToken);
+        WriteAsync(static (s, a) => s.UserSetSecret(a), p with { Secret = SecretForStorage(p.Name, p.Secret) }, cancellationToken);
 
     public Task<UserDeleteResult> UserDeleteAsync(UserDeleteParams p, CancellationToken cancellationToken) =>
         WriteAsync(static (s, a) => s.UserDelete(a), p, cancellationToken);

@@ -42,6 +42,13 @@ public sealed class SqliteStoreOptions
     /// <summary>Default <see cref="DefaultBusyTimeout"/>.</summary>
     public TimeSpan BusyTimeout { get; set; } = DefaultBusyTimeout;
 
+    /// <summary>
+    /// Encrypts users' secrets on their way into the file and decrypts them on the way out. Required:
+    /// the store refuses to open without one, so that no code path can write a plaintext secret.
+    /// The server and <c>dts server add-user</c> build it from the same key file.
+    /// </summary>
+    public Dts.Core.Security.ISecretCipher? SecretCipher { get; set; }
+
     /// <summary>Default <see cref="DefaultMaxIdleReaders"/>.</summary>
     [Range(0, 1024)]
     public int MaxIdleReaders { get; set; } = DefaultMaxIdleReaders;

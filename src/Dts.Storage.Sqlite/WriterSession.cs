@@ -37,6 +37,7 @@ internal sealed partial class WriterSession : IDisposable
     private readonly SqliteCommand _ack, _cancelLookup, _cancelNow, _cancelRequest;
     private readonly SqliteCommand _promote, _nextDue, _expired, _requeue;
     private readonly SqliteCommand _userInsert, _workerUpsert, _workerTouch, _extendLeases, _workerRunning;
+    private readonly SqliteCommand _nonceRecord, _nonceDeleteExpired;
 
     // Reused between calls; only the writer loop's thread touches them.
     private readonly List<(long Rank, long Seq)> _candidates = [];
@@ -121,6 +122,15 @@ internal sealed partial class WriterSession : IDisposable
             "UPDATE jobs SET lease_expires_at = $expires WHERE worker_id = $worker AND state = 'running'",
             "$expires", "$worker");
         _workerRunning = Sql.Command(connection, WorkerRunningSql, "$worker");
+        // A nonce seen again (only possible for an expired row not yet swept) keeps the later expiry.
+        _nonceRecord = Sql.Command(connection,
+            "INSERT INTO nonces (user_name, nonce_hash, expires_at) VALUES ($user, $hash, $expires) " +
+            "ON CONFLICT (user_name, nonce_hash) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)",
+            "$user", "$hash", "$expires");
+        // Through the expiry index, a bounded batch, so one sweep never holds the writer for long.
+        _nonceDeleteExpired = Sql.Command(connection,
+            "DELETE FROM nonces WHERE rowid IN (SELECT rowid FROM nonces WHERE expires_at <= $now ORDER BY expires_at LIMIT $limit)",
+            "$now", "$limit");
     }
 
     public SqliteConnection Connection => _connection;
@@ -417,6 +427,23 @@ internal sealed partial class WriterSession : IDisposable
         return _userInsert.ExecuteNonQuery() == 1;
     }
 
+    public bool NonceRecord(NonceRecordParams p)
+    {
+        _nonceRecord.Parameters[0].Value = p.User;
+        _nonceRecord.Parameters[1].Value = p.NonceHash;
+        _nonceRecord.Parameters[2].Value = Sql.Ms(p.ExpiresAt);
+        _nonceRecord.ExecuteNonQuery();
+        return true;
+    }
+
+    public int NonceDeleteExpired(NonceDeleteExpiredParams p)
+    {
+        if (p.Limit <= 0) return 0;
+        _nonceDeleteExpired.Parameters[0].Value = Sql.Ms(p.Now);
+        _nonceDeleteExpired.Parameters[1].Value = p.Limit;
+        return _nonceDeleteExpired.ExecuteNonQuery();
+    }
+
     public bool WorkerUpsert(WorkerUpsertParams p)
     {
         var ps = _workerUpsert.Parameters;
@@ -465,7 +492,7 @@ internal sealed partial class WriterSession : IDisposable
                      _begin, _commit, _rollback, _savepoint, _release, _rollbackTo, _findUnique, _insertJob,
                      _leaseCandidates, _leaseOne, _reportLookup, _progress, _succeed, _retry, _finishFailed, _ack,
                      _cancelLookup, _cancelNow, _cancelRequest, _promote, _nextDue, _expired, _requeue, _userInsert,
-                     _workerUpsert, _workerTouch, _extendLeases, _workerRunning,
+                     _workerUpsert, _workerTouch, _extendLeases, _workerRunning, _nonceRecord, _nonceDeleteExpired,
                  })
         {
             command.Dispose();

@@ -40,6 +40,7 @@ public sealed class DtsWorker : IAsyncDisposable, IDisposable
             ServerUrl = options.ServerUrl,
             UserId = options.UserId,
             Secret = options.Secret,
+            TrustedCaFile = options.TrustedCaFile,
             // Lease, heartbeat and reports may all be in flight at once even with one slot.
             MaxConcurrency = Math.Max(options.Concurrency, 2),
             TimeProvider = options.TimeProvider,

@@ -17,6 +17,9 @@ public sealed class DtsWorkerOptions
     public required string UserId { get; init; }
     public required string Secret { get; init; }
 
+    /// <summary>A PEM file of CA certificates to trust for an https:// server; see <see cref="Dts.Client.DtsConnectionOptions.TrustedCaFile"/>.</summary>
+    public string? TrustedCaFile { get; init; }
+
     /// <summary>A name for people; defaults to host/pid.</summary>
     public string Name { get; init; } = $"{Environment.MachineName}/{Environment.ProcessId}";
 

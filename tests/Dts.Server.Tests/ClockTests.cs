@@ -30,7 +30,7 @@ public sealed class ClockTests : IAsyncLifetime
         Assert.Empty(await Flow.LeaseAsync(_worker, workerId));
 
         _time.Advance(TimeSpan.FromSeconds(61));
-        await Flow.EventuallyAsync(_client, s.Id, JobState.Queued);
+        await Flow.EventuallyAsync(_client, s.Id, JobState.Queued, _time);
         Assert.Equal(s.Id, Assert.Single(await Flow.LeaseAsync(_worker, workerId)).Id);
     }
 
@@ -44,7 +44,7 @@ public sealed class ClockTests : IAsyncLifetime
         Assert.Equal(JobState.AwaitingRetry, (await Flow.GetAsync(_client, s.Id)).State);
 
         _time.Advance(TimeSpan.FromMinutes(5));
-        await Flow.EventuallyAsync(_client, s.Id, JobState.Queued);
+        await Flow.EventuallyAsync(_client, s.Id, JobState.Queued, _time);
         var second = Assert.Single(await Flow.LeaseAsync(_worker, workerId));
         Assert.Equal(2, second.Attempt);
         (await Flow.FailAsync(_worker, second, "twice")).Dispose();
@@ -61,7 +61,7 @@ public sealed class ClockTests : IAsyncLifetime
         var job = Assert.Single(await Flow.LeaseAsync(_worker, workerId));
 
         _time.Advance(TimeSpan.FromSeconds(16));
-        await Flow.EventuallyAsync(_client, s.Id, JobState.Queued);
+        await Flow.EventuallyAsync(_client, s.Id, JobState.Queued, _time);
         using (var late = await Flow.CompleteAsync(_worker, job, "1"))
             await ResponseAssert.ProblemAsync(late, ErrorCodes.StaleLease);
 

@@ -39,13 +39,18 @@ internal static class Flow
         client.CallAsync(HttpMethod.Get, $"{ApiRoutes.Results}?max={max}&wait_seconds={wait}", null, DtsJsonContext.Default.ResultsResponse);
 
     /// <summary>Waits (bounded) for a background daemon to bring a job to a state; fails the test if it never does.</summary>
-    public static async Task<JobView> EventuallyAsync(SignedHttp client, string id, JobState state)
+    /// <remarks>
+    /// With a fake <paramref name="clock"/>, each look moves it on a second: a daemon that went to sleep
+    /// on the fake clock just after the test moved it would otherwise never wake.
+    /// </remarks>
+    public static async Task<JobView> EventuallyAsync(SignedHttp client, string id, JobState state, Microsoft.Extensions.Time.Testing.FakeTimeProvider? clock = null)
     {
         JobView? last = null;
         for (var i = 0; i < 200; i++)
         {
             last = await GetAsync(client, id);
             if (last.State == state) return last;
+            clock?.Advance(TimeSpan.FromSeconds(1));
             await Task.Delay(25, TestContext.Current.CancellationToken);
         }
         throw new Xunit.Sdk.XunitException($"job {id} stayed {last?.State} instead of becoming {state}");

@@ -8,7 +8,7 @@ public sealed class SqliteJobStoreContractTests : JobStoreAdminContract
     private readonly string _path = TempDatabase.NewPath();
 
     protected override Task<IJobStore> CreateStoreAsync() =>
-        Task.FromResult<IJobStore>(new SqliteJobStore(new SqliteStoreOptions { Path = _path }));
+        Task.FromResult<IJobStore>(new SqliteJobStore(TempDatabase.Options(_path)));
 
     protected override Task<IJobStore>? ReopenStoreAsync() => CreateStoreAsync();
 

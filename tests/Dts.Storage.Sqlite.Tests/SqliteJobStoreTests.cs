@@ -18,7 +18,7 @@ public sealed class SqliteJobStoreTests : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        _store = new SqliteJobStore(new SqliteStoreOptions { Path = _path });
+        _store = new SqliteJobStore(TempDatabase.Options(_path));
         await _store.MigrateAsync(Ct);
     }
 
@@ -77,7 +77,7 @@ public sealed class SqliteJobStoreTests : IAsyncLifetime
     public async Task Migrate_Repeated_AppliesEachMigrationOnceAndRecordsIt()
     {
         await _store.MigrateAsync(Ct);
-        await using (var second = new SqliteJobStore(new SqliteStoreOptions { Path = _path }))
+        await using (var second = new SqliteJobStore(TempDatabase.Options(_path)))
         {
             await second.MigrateAsync(Ct);
         }
@@ -216,7 +216,7 @@ public sealed class SqliteJobStoreTests : IAsyncLifetime
         Assert.All(inserts, t => Assert.True(t.IsCompletedSuccessfully));
         Assert.Equal(100, await ScalarAsync("SELECT count(*) FROM jobs"));
         await Assert.ThrowsAsync<ObjectDisposedException>(() => InsertAsync(NewJob(), Ct));
-        _store = new SqliteJobStore(new SqliteStoreOptions { Path = _path });
+        _store = new SqliteJobStore(TempDatabase.Options(_path));
     }
 
     [Theory]

@@ -10,6 +10,13 @@ internal static class TempDatabase
         return Path.Combine(directory, $"{Guid.NewGuid():N}.db");
     }
 
+    /// <summary>One key for the whole test run, so a test that reopens a file reads what it wrote.</summary>
+    public static readonly Dts.Core.Security.ISecretCipher Cipher =
+        new Dts.Core.Security.AesGcmSecretCipher(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+
+    /// <summary>Store options for <paramref name="path"/> with the run's cipher, as the server would pass them.</summary>
+    public static SqliteStoreOptions Options(string path) => new() { Path = path, SecretCipher = Cipher };
+
     public static void Delete(string path)
     {
         foreach (var file in new[] { path, path + "-wal", path + "-shm", path + "-journal" })

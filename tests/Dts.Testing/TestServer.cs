@@ -10,32 +10,58 @@ namespace Dts.Testing;
 /// </summary>
 public sealed class TestServer : IAsyncDisposable
 {
-    private readonly TempDirectory _dir;
+    private readonly TempDirectory? _dir;
 
-    private TestServer(DtsServer server, TempDirectory dir, TimeProvider time)
+    private TestServer(DtsServer server, TempDirectory? dir, string dataDirectory, TimeProvider time)
     {
         Server = server;
         _dir = dir;
+        DataDirectory = dataDirectory;
         Time = time;
     }
 
     public DtsServer Server { get; }
     public TimeProvider Time { get; }
     public Uri Url => Server.Url;
-    public string DataDirectory => _dir.Path;
+    public string DataDirectory { get; }
 
-    public static async Task<TestServer> StartAsync(TimeProvider? time = null, Action<DtsServerOptions>? configure = null)
+    /// <param name="time">The server's clock.</param>
+    /// <param name="configure">Changes to the options before start.</param>
+    /// <param name="dataDirectory">
+    /// An existing data directory to start on (for restart tests); the caller owns it and it is not
+    /// deleted on dispose. Null makes a fresh one that is.
+    /// </param>
+    /// <param name="log">Receives every log message of the server at every level, instead of the console.</param>
+    public static async Task<TestServer> StartAsync(
+        TimeProvider? time = null, Action<DtsServerOptions>? configure = null, string? dataDirectory = null, Action<string>? log = null)
     {
-        var dir = new TempDirectory("dts-server");
-        var options = new DtsServerOptions { Url = "http://127.0.0.1:0", DataDirectory = dir.Path };
+        var dir = dataDirectory is null ? new TempDirectory("dts-server") : null;
+        var path = dataDirectory ?? dir!.Path;
+        var options = new DtsServerOptions { Url = "http://127.0.0.1:0", DataDirectory = path };
         configure?.Invoke(options);
         time ??= TimeProvider.System;
-        var server = await DtsServer.StartAsync(options, time, logging: b =>
+        try
         {
-            b.AddSimpleConsole();
-            b.SetMinimumLevel(LogLevel.Error);
-        });
-        return new TestServer(server, dir, time);
+            var server = await DtsServer.StartAsync(options, time, logging: b =>
+            {
+                if (log is null)
+                {
+                    b.AddSimpleConsole();
+                    b.SetMinimumLevel(LogLevel.Error);
+                }
+                else
+                {
+                    b.AddProvider(new CapturingLoggerProvider(log));
+                    b.SetMinimumLevel(LogLevel.Trace);
+                }
+            });
+            return new TestServer(server, dir, path, time);
+        }
+        catch
+        {
+            dir?.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Creates a user with the given roles and returns a signing HTTP helper for it.</summary>
@@ -48,6 +74,6 @@ public sealed class TestServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await Server.DisposeAsync();
-        _dir.Dispose();
+        _dir?.Dispose();
     }
 }

@@ -144,7 +144,14 @@ public static class ClientCommand
     private static async Task<DtsClient> ConnectAsync(ConnectionArguments connection, ParseResult parse, CancellationToken cancellationToken)
     {
         var target = await connection.ResolveAsync(parse, cancellationToken).ConfigureAwait(false);
-        return new DtsClient(target.UserId, target.Secret, target.ServerUrl, maxConcurrency: 2);
+        return new DtsClient(new DtsConnectionOptions
+        {
+            UserId = target.UserId,
+            Secret = target.Secret,
+            ServerUrl = target.ServerUrl,
+            MaxConcurrency = 2,
+            TrustedCaFile = target.CaFile,
+        });
     }
 
     private static JsonElement? ParseKwargs(string? text)

@@ -9,6 +9,7 @@ internal sealed class ConnectionArguments
     public const string UrlVariable = "DTS_URL";
     public const string UserVariable = "DTS_USER";
     public const string SecretVariable = "DTS_SECRET";
+    public const string CaFileVariable = "DTS_CA_FILE";
 
     public Option<string> Server { get; } = new("--server")
     {
@@ -34,8 +35,15 @@ internal sealed class ConnectionArguments
         HelpName = "PATH",
     };
 
+    public Option<string> CaFile { get; } = new("--ca-file")
+    {
+        Description = $"A PEM file of CA certificates to trust for an https:// server (default: ${CaFileVariable}).",
+        HelpName = "PATH",
+    };
+
     public void AddTo(Command command)
     {
+        command.Options.Add(CaFile);
         command.Options.Add(Server);
         command.Options.Add(User);
         command.Options.Add(Secret);
@@ -74,11 +82,18 @@ internal sealed class ConnectionArguments
 
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
             throw new UsageException($"the server URL '{url}' is not an http:// or https:// URL");
-        return new ResolvedConnection(url, user, secret);
+        var caFile = parse.GetValue(CaFile) ?? Environment.GetEnvironmentVariable(CaFileVariable);
+        if (string.IsNullOrWhiteSpace(caFile)) caFile = null;
+        else if (!File.Exists(caFile)) throw new UsageException($"the CA file {caFile} does not exist");
+        return new ResolvedConnection(url, user, secret) { CaFile = caFile };
     }
 }
 
-internal sealed record ResolvedConnection(string ServerUrl, string UserId, string Secret);
+internal sealed record ResolvedConnection(string ServerUrl, string UserId, string Secret)
+{
+    /// <summary>The --ca-file to trust for https://, or null for the system's roots.</summary>
+    public string? CaFile { get; init; }
+}
 
 /// <summary>A mistake in how the command was called; printed as one line, exit status 2.</summary>
 internal sealed class UsageException : Exception

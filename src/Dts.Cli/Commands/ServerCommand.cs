@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Dts.Contracts;
+using Dts.Core.Security;
 using Dts.Core.Storage;
 using Dts.Server;
 using Dts.Storage.Sqlite;
@@ -22,9 +23,15 @@ internal static class ServerCommand
         };
         var urlFile = new Option<string?>("--url-file") { Description = "Write the address actually bound to this file once listening (for scripts using port 0)." };
 
+        var keyFile = KeyFileOption();
+        var tlsCert = new Option<string?>("--tls-cert") { Description = "PEM certificate (chain) to serve HTTPS with; needs --tls-key and an https:// --url.", HelpName = "FILE" };
+        var tlsKey = new Option<string?>("--tls-key") { Description = "PEM private key of --tls-cert.", HelpName = "FILE" };
+        var tlsPfx = new Option<string?>("--tls-pfx") { Description = "PKCS#12 file with certificate and key, instead of --tls-cert and --tls-key.", HelpName = "FILE" };
+        var tlsPfxPassword = new Option<string?>("--tls-pfx-password") { Description = "Password of --tls-pfx.", HelpName = "PASSWORD" };
+
         var command = new Command("server", "Run a job server (SQLite file by default).")
         {
-            url, dataDir, store, sync, heartbeat, leaseTimeout, urlFile,
+            url, dataDir, store, sync, heartbeat, leaseTimeout, urlFile, keyFile, tlsCert, tlsKey, tlsPfx, tlsPfxPassword,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -36,12 +43,27 @@ internal static class ServerCommand
                 HeartbeatInterval = TimeSpan.FromSeconds(parse.GetValue(heartbeat)),
                 LeaseTimeout = TimeSpan.FromSeconds(parse.GetValue(leaseTimeout)),
                 Synchronous = parse.GetValue(sync),
+                KeyFile = parse.GetValue(keyFile),
+                TlsCertificateFile = parse.GetValue(tlsCert),
+                TlsKeyFile = parse.GetValue(tlsKey),
+                TlsPfxFile = parse.GetValue(tlsPfx),
+                TlsPfxPassword = parse.GetValue(tlsPfxPassword),
             };
             if (options.LeaseTimeout <= options.HeartbeatInterval)
                 return Cli.Fail("--lease-timeout must be longer than --heartbeat-interval.");
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             using var signals = Cli.StopOnSignals(stop, "the server");
-            await using var server = await DtsServer.StartAsync(options, cancellationToken: stop.Token);
+            DtsServer server;
+            try
+            {
+                server = await DtsServer.StartAsync(options, cancellationToken: stop.Token);
+            }
+            catch (Exception ex) when (ex is SecretKeyFileException or SecretDecryptionException or ArgumentException)
+            {
+                // A configuration mistake: one line that says what to fix, not a stack trace.
+                return Cli.Fail(ex.Message);
+            }
+            await using var _ = server;
             if (parse.GetValue(urlFile) is { } f) await File.WriteAllTextAsync(f, server.Url.ToString().TrimEnd('/') + "\n", CancellationToken.None);
             try
             {
@@ -58,13 +80,20 @@ internal static class ServerCommand
         return command;
     }
 
+    private static Option<string?> KeyFileOption() => new("--key-file")
+    {
+        Description = "The key that encrypts users' secrets (default: secrets.key in the data directory; created owner-only on first start). Back it up apart from the database.",
+        HelpName = "PATH",
+    };
+
     private static Command BuildAddUser(Option<string> dataDir, Option<string?> store)
     {
+        var keyFile = KeyFileOption();
         var name = new Argument<string>("name") { Description = "The new user's id." };
         var roles = new Option<string>("--roles") { Description = "Comma-separated roles: administrator, client, worker.", DefaultValueFactory = _ => "client" };
         var command = new Command("add-user", "Create a user directly in the server's SQLite file and print its new secret (works while the server runs).")
         {
-            name, roles, dataDir, store,
+            name, roles, dataDir, store, keyFile,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -76,10 +105,27 @@ internal static class ServerCommand
             var userName = parse.GetValue(name)!;
             if (userName.Length is 0 or > 64 || userName.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.')))
                 return Cli.Fail("a user id is 1 to 64 letters, digits, '_', '-' or '.'.");
-            var options = new DtsServerOptions { DataDirectory = parse.GetValue(dataDir)!, StorePath = parse.GetValue(store) };
+            var options = new DtsServerOptions { DataDirectory = parse.GetValue(dataDir)!, StorePath = parse.GetValue(store), KeyFile = parse.GetValue(keyFile) };
             Directory.CreateDirectory(options.DataDirectory);
-            await using var db = new SqliteJobStore(new SqliteStoreOptions { Path = options.ResolvedStorePath });
-            await db.MigrateAsync(cancellationToken);
+            SqliteJobStore db;
+            try
+            {
+                // The same key file as the server's, so the server can read the secret written here.
+                db = DtsServer.OpenSqliteStore(options);
+            }
+            catch (SecretKeyFileException ex)
+            {
+                return Cli.Fail(ex.Message);
+            }
+            await using var _ = db;
+            try
+            {
+                await db.MigrateAsync(cancellationToken);
+            }
+            catch (SecretDecryptionException ex)
+            {
+                return Cli.Fail(ex.Message);
+            }
             var secret = RequestSigning.NewSecret();
             if (!await db.UserInsertAsync(new UserInsertParams(userName, secret, roleList, DateTimeOffset.UtcNow), cancellationToken))
                 return Cli.Fail($"user '{userName}' exists already.");

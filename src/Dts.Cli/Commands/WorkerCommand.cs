@@ -90,6 +90,7 @@ public static class WorkerCommand
                     ServerUrl = target.ServerUrl,
                     UserId = target.UserId,
                     Secret = target.Secret,
+                    TrustedCaFile = target.CaFile,
                     Concurrency = slots,
                     Name = parse.GetValue(name) ?? $"{Environment.MachineName}/{Environment.ProcessId}",
                     Log = line => Console.Error.WriteLine($"dts worker: {line}"),

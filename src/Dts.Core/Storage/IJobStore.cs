@@ -31,6 +31,16 @@ public interface IJobStore : IAsyncDisposable
     Task<bool> UserInsertAsync(UserInsertParams p, CancellationToken cancellationToken);
     Task<int> UserCountAsync(CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Remembers a used nonce beyond this process's memory. Queued into the next group commit; writes
+    /// queued after it by the same caller commit in the same or a later transaction.
+    /// </summary>
+    Task NonceRecordAsync(NonceRecordParams p, CancellationToken cancellationToken);
+    /// <summary>True when the nonce was recorded for the user and has not expired.</summary>
+    Task<bool> NonceSeenAsync(NonceSeenParams p, CancellationToken cancellationToken);
+    /// <summary>Deletes a batch of expired nonces; returns how many.</summary>
+    Task<int> NonceDeleteExpiredAsync(NonceDeleteExpiredParams p, CancellationToken cancellationToken);
+
     Task WorkerUpsertAsync(WorkerUpsertParams p, CancellationToken cancellationToken);
     Task<WorkerRecord?> WorkerGetAsync(string id, CancellationToken cancellationToken);
     Task<WorkerHeartbeatResult> WorkerHeartbeatAsync(WorkerHeartbeatParams p, CancellationToken cancellationToken);

@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
 using Dts.Contracts;
 using Dts.Core;
 using Dts.Core.Storage;
@@ -18,9 +20,22 @@ public sealed record Caller(UserRecord User, byte[] Body)
 /// Checks the signing headers of a request (docs/protocol.md, "Signing"), in an order that tells
 /// the caller precisely what is wrong: missing or malformed headers, clock skew, unknown user,
 /// signature, and last the nonce, so that only correctly signed requests use up nonces.
+/// Nonces are checked in memory first; with a <paramref name="store"/> they are also written to it
+/// and, when the memory of this process cannot know them, looked up there, so that a request
+/// replayed after a restart is still refused.
 /// </summary>
-public sealed class RequestAuthenticator(UserDirectory users, NonceCache nonces, TimeProvider time, TimeSpan window)
+public sealed class RequestAuthenticator(UserDirectory users, NonceCache nonces, TimeProvider time, TimeSpan window, IJobStore? store = null)
 {
+    // A nonce used by an earlier process came with a timestamp at most one window after that
+    // process last accepted a request, hence before this one started plus a window. Later
+    // timestamps can only have been seen by this process, whose memory cache is complete, so they
+    // skip the store lookup. This holds while one server owns the store; a store shared by several
+    // servers must look up every nonce.
+    private readonly long _storeLookupBefore = time.GetUtcNow().ToUnixTimeSeconds() + (long)Math.Ceiling(window.TotalSeconds);
+
+    /// <summary>Told about a nonce that could not be written to the store (the request itself was already answered).</summary>
+    public Action<Exception>? NonceWriteFailed { get; set; }
+
     public async Task<Caller> AuthenticateAsync(HttpContext ctx, long bodyLimit, CancellationToken cancellationToken)
     {
         var h = ctx.Request.Headers;
@@ -52,8 +67,31 @@ public sealed class RequestAuthenticator(UserDirectory users, NonceCache nonces,
         if (!RequestSigning.Verify(record.Secret, canonical, signature)) throw new DtsException(ErrorCodes.BadSignature);
 
         if (!nonces.TryUse(user, nonce, timestamp, now)) throw new DtsException(ErrorCodes.ReplayedNonce);
+        if (store is not null) await UseStoredNonceAsync(user, nonce, timestamp, cancellationToken);
         return new Caller(record, body);
     }
+
+    private async Task UseStoredNonceAsync(string user, string nonce, long timestamp, CancellationToken cancellationToken)
+    {
+        var hash = NonceHash(nonce);
+        if (timestamp < _storeLookupBefore && await store!.NonceSeenAsync(new NonceSeenParams(user, hash, time.GetUtcNow()), cancellationToken))
+            throw new DtsException(ErrorCodes.ReplayedNonce);
+        // Not awaited: waiting for its commit would add a group commit to every request. The store's
+        // writer runs writes in the order they are queued, so any write this request makes next is
+        // committed in the same transaction as the nonce or a later one; an acknowledged write thus
+        // implies a remembered nonce. CancellationToken.None: a client hanging up must not drop it.
+        var expires = DateTimeOffset.FromUnixTimeSeconds(timestamp + (long)Math.Ceiling(window.TotalSeconds) + 1);
+        var write = store!.NonceRecordAsync(new NonceRecordParams(user, hash, expires), CancellationToken.None);
+        if (!write.IsCompleted || write.IsFaulted)
+        {
+            _ = write.ContinueWith(
+                static (t, self) => ((RequestAuthenticator)self!).NonceWriteFailed?.Invoke(t.Exception!.GetBaseException()),
+                this, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+        }
+    }
+
+    /// <summary>The stored form of a nonce: 128 bits of its SHA-256, fixed in size whatever the nonce's length.</summary>
+    public static byte[] NonceHash(string nonce) => SHA256.HashData(Encoding.UTF8.GetBytes(nonce))[..16];
 
     /// <summary>The path and query exactly as the client sent them, before any decoding.</summary>
     private static (string Path, string Query) RawTarget(HttpContext ctx)
