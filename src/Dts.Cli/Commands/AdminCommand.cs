@@ -69,15 +69,8 @@ public static class AdminCommand
         {
             await PromptForMissingAsync(parse, connection, input, interactive, stop.Token).ConfigureAwait(false);
             var target = await connection.ResolveAsync(parse, stop.Token).ConfigureAwait(false);
-            client = new DtsAdminClient(new DtsConnectionOptions
-            {
-                ServerUrl = target.ServerUrl,
-                UserId = target.UserId,
-                Secret = target.Secret,
-                MaxConcurrency = 2,
-                // A person is waiting: a few throttled retries, then the 429 is shown rather than waited out for ever.
-                MaxThrottleRetries = 3,
-            });
+            // A person is waiting: a few throttled retries, then the 429 is shown rather than waited out for ever.
+            client = new DtsAdminClient(target.Options(maxThrottleRetries: 3));
         }
         catch (Exception ex) when (ex is UsageException or OperationCanceledException)
         {

@@ -144,14 +144,7 @@ public static class ClientCommand
     private static async Task<DtsClient> ConnectAsync(ConnectionArguments connection, ParseResult parse, CancellationToken cancellationToken)
     {
         var target = await connection.ResolveAsync(parse, cancellationToken).ConfigureAwait(false);
-        return new DtsClient(new DtsConnectionOptions
-        {
-            UserId = target.UserId,
-            Secret = target.Secret,
-            ServerUrl = target.ServerUrl,
-            MaxConcurrency = 2,
-            TrustedCaFile = target.CaFile,
-        });
+        return new DtsClient(target.Options());
     }
 
     private static JsonElement? ParseKwargs(string? text)

@@ -93,6 +93,17 @@ internal sealed record ResolvedConnection(string ServerUrl, string UserId, strin
 {
     /// <summary>The --ca-file to trust for https://, or null for the system's roots.</summary>
     public string? CaFile { get; init; }
+
+    /// <summary>Connection options for an interactive command: a small pool, and the CA file passed on.</summary>
+    public Dts.Client.DtsConnectionOptions Options(int? maxThrottleRetries = null) => new()
+    {
+        ServerUrl = ServerUrl,
+        UserId = UserId,
+        Secret = Secret,
+        MaxConcurrency = 2,
+        TrustedCaFile = CaFile,
+        MaxThrottleRetries = maxThrottleRetries,
+    };
 }
 
 /// <summary>A mistake in how the command was called; printed as one line, exit status 2.</summary>
