@@ -35,6 +35,16 @@ public static class ApiRoutes
     /// <summary>POST a <see cref="ReportBatchRequest"/>: progress, completions and failures in one request; an outcome per report.</summary>
     public static string WorkerReports(string workerId) => $"/v1/workers/{workerId}/reports";
 
+    /// <summary>POST a <see cref="LogBatchRequest"/>: log lines of jobs leased to the worker (<see cref="LogBatchResponse"/>).</summary>
+    public static string WorkerLogs(string workerId) => $"/v1/workers/{workerId}/logs";
+    /// <summary>
+    /// GET <c>?after=SEQ&amp;max=N&amp;wait_seconds=S</c> (owner or administrator): the job's log lines after SEQ
+    /// (<see cref="JobLogsResponse"/>); with wait_seconds, waits for new lines or the job's end.
+    /// </summary>
+    public static string JobLogs(string id) => $"/v1/jobs/{id}/logs";
+    /// <summary>Most log lines in one request or one answer.</summary>
+    public const int MaxLogLines = 5000;
+
     public const int MaxBatch = 1000;
     public const int MaxLease = 1000;
     public const double MaxWaitSeconds = 60;

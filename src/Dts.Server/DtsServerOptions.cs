@@ -80,6 +80,21 @@ public sealed class DtsServerOptions
     /// <summary>The scheduler's longest sleep when nothing is due: 1 second (it also wakes when a job is scheduled).</summary>
     public TimeSpan SchedulerMaxSleep { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>Most lines one job's log keeps (the last is the note that the log was cut): 10,000.</summary>
+    public long LogMaxLinesPerJob { get; set; } = 10_000;
+
+    /// <summary>Most bytes of text (UTF-8) one job's log keeps: 1 MiB.</summary>
+    public long LogMaxBytesPerJob { get; set; } = 1 << 20;
+
+    /// <summary>E-mail alerts (worker lost, job dead, backlog); off until <see cref="Notifications.SmtpSettings.Host"/> is set.</summary>
+    public Notifications.SmtpSettings Smtp { get; set; } = new();
+
+    /// <summary>How often the alert watcher looks for lost workers and long backlogs: 5 seconds.</summary>
+    public TimeSpan AlertCheckInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Alert when a function has more than this many queued jobs; null (default) never alerts on backlog.</summary>
+    public long? BacklogAlertThreshold { get; set; }
+
     public string ResolvedStorePath => StorePath ?? Path.Combine(DataDirectory, "dts.db");
     public string ResolvedKeyFile => KeyFile ?? Path.Combine(DataDirectory, Dts.Core.Security.SecretKeyFile.DefaultFileName);
     public string ResolvedAdminSecretFile => AdminSecretFile ?? Path.Combine(DataDirectory, "admin.secret");

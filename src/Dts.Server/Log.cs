@@ -24,4 +24,16 @@ internal static partial class Log
 
     [LoggerMessage(7, LogLevel.Error, "Could not remember a used nonce in the store; a replay of that request after a restart would not be caught")]
     public static partial void NonceWriteFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(8, LogLevel.Warning, "Alert ({Kind}): {Subject}")]
+    public static partial void Alert(ILogger logger, string kind, string subject);
+
+    [LoggerMessage(9, LogLevel.Warning, "Could not send the alert mail '{Subject}'; retrying in {Delay}")]
+    public static partial void AlertMailRetry(ILogger logger, Exception exception, string subject, TimeSpan delay);
+
+    [LoggerMessage(10, LogLevel.Error, "Gave up the alert mail '{Subject}' after {Attempts} attempts; its alerts are in this log")]
+    public static partial void AlertMailGivenUp(ILogger logger, Exception exception, string subject, int attempts);
+
+    [LoggerMessage(11, LogLevel.Error, "The alert mailer failed; it carries on with the next alerts")]
+    public static partial void AlertMailerFailed(ILogger logger, Exception exception);
 }

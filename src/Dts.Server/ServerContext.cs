@@ -25,6 +25,10 @@ public sealed class ServerContext(
     public RetryPolicy RetryPolicy { get; } = retryPolicy;
     public ILoggerFactory LoggerFactory { get; } = loggerFactory;
     public Limits.SubmitLimiter Limiter { get; } = new(store, time);
+    public Tracer.LogSignals LogSignals { get; } = new();
+
+    /// <summary>Where alerts are raised; never blocks, the mailer sends them in the background.</summary>
+    public Notifications.AlertQueue Alerts { get; } = new();
 
     /// <summary>Cancelled when the server begins to stop, so long polls answer at once instead of holding shutdown.</summary>
     public CancellationToken Stopping { get; set; }

@@ -91,6 +91,7 @@ internal sealed partial class ReaderSession : IDisposable
         _workerGet.Dispose();
         _countUnfinished?.Dispose();
         _nonceSeen.Dispose();
+        _logRead?.Dispose();
         _connection.Dispose();
     }
 }

@@ -188,6 +188,12 @@ public sealed class SqliteJobStore : IJobStore
     public Task<IReadOnlyList<QueueRecord>> QueueListAsync(QueueListParams p, CancellationToken cancellationToken) =>
         ReadAsync(static (r, _, ct) => r.QueueListAsync(ct), p, cancellationToken);
 
+    public Task<JobLogAppendResult> JobLogAppendAsync(JobLogAppendParams p, CancellationToken cancellationToken) =>
+        WriteAsync(static (s, a) => s.JobLogAppend(a), p, cancellationToken);
+
+    public Task<IReadOnlyList<JobLogLine>> JobLogReadAsync(JobLogReadParams p, CancellationToken cancellationToken) =>
+        ReadAsync(static (r, a, ct) => r.JobLogReadAsync(a, ct), p, cancellationToken);
+
     /// <summary>
     /// Runs <paramref name="run"/> on the writer connection inside the next group commit. For
     /// tests of the group commit itself: an exception fails only this caller.

@@ -64,4 +64,8 @@ public interface IJobStore : IAsyncDisposable
     Task<QueueRecord> QueueSetPausedAsync(QueueSetPausedParams p, CancellationToken cancellationToken);
     /// <summary>Every function with queued jobs or a queue row, by name.</summary>
     Task<IReadOnlyList<QueueRecord>> QueueListAsync(QueueListParams p, CancellationToken cancellationToken);
+
+    // Job logs (LogParams.cs). Deleting a job deletes its log.
+    Task<JobLogAppendResult> JobLogAppendAsync(JobLogAppendParams p, CancellationToken cancellationToken);
+    Task<IReadOnlyList<JobLogLine>> JobLogReadAsync(JobLogReadParams p, CancellationToken cancellationToken);
 }

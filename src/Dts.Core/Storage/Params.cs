@@ -56,7 +56,14 @@ public sealed record JobPromoteDueResult(int Promoted, IReadOnlyList<string> Fun
 /// <summary>Takes back running jobs whose lease has expired: queued again, or dead when no attempt is left.</summary>
 public sealed record JobRescueExpiredParams(DateTimeOffset Now, int Limit);
 
-public sealed record JobRescueExpiredResult(int Requeued, int Dead, IReadOnlyList<string> Functions, IReadOnlyList<string> OwnersWithResults);
+public sealed record JobRescueExpiredResult(int Requeued, int Dead, IReadOnlyList<string> Functions, IReadOnlyList<string> OwnersWithResults)
+{
+    /// <summary>The jobs this rescue made dead (their last attempt's lease expired), for alerts.</summary>
+    public IReadOnlyList<DeadJob> DeadJobs { get; init; } = [];
+}
+
+/// <summary>A job that has just become dead.</summary>
+public sealed record DeadJob(string Id, string Function, string Owner);
 
 public sealed record UserInsertParams(string Name, string Secret, IReadOnlyList<string> Roles, DateTimeOffset Now);
 

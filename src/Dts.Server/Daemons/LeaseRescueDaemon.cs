@@ -20,6 +20,8 @@ public sealed class LeaseRescueDaemon(ServerContext server) : Daemon(server, "le
             Log.Rescued(_logger, result.Requeued, result.Dead);
             Server.Signals.JobsReady(result.Functions);
             foreach (var owner in result.OwnersWithResults) Server.Signals.ResultsReady(owner);
+            foreach (var dead in result.DeadJobs)
+                Server.Alerts.JobDead(dead.Id, dead.Function, dead.Owner, Core.JobTransitions.LeaseExpiredErrorCode, Core.JobTransitions.LeaseExpiredMessage, Server.Time.GetUtcNow());
         }
         return result.Requeued + result.Dead >= BatchLimit ? TimeSpan.Zero : Server.Options.RescueInterval;
     }

@@ -59,6 +59,15 @@ internal static class Api
         return v;
     }
 
+    public static long QueryLong(HttpContext ctx, string name, long fallback, long min, long max)
+    {
+        var raw = ctx.Request.Query[name];
+        if (raw.Count == 0) return fallback;
+        if (raw.Count > 1 || !long.TryParse(raw[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) || v < min || v > max)
+            throw new DtsException(ErrorCodes.InvalidQuery, $"'{name}' must be a whole number from {min} to {max}.", name);
+        return v;
+    }
+
     /// <summary>A job id from the route; a malformed id is simply a job that does not exist.</summary>
     public static string JobId(HttpContext ctx)
     {

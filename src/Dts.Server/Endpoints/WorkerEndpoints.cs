@@ -182,9 +182,12 @@ internal static class WorkerEndpoints
         var results = await s.Store.JobReportManyAsync(new JobReportManyParams(items, s.Time.GetUtcNow(), s.RetryPolicy), CancellationToken.None);
         string? lastOwner = null;
         var scheduled = false;
-        foreach (var x in results)
+        for (var i = 0; i < results.Count; i++)
         {
+            var x = results[i];
             if (x.Status != JobReportStatus.Ok || x.State is not { } state) continue;
+            if (state == JobState.Dead)
+                s.Alerts.JobDead(x.JobId, x.Function ?? "?", x.Owner ?? "?", items[i].ErrorCode, items[i].ErrorMessage, s.Time.GetUtcNow());
             if (state.IsTerminal() && x.Owner is { } owner && owner != lastOwner)
             {
                 s.Signals.ResultsReady(owner);
