@@ -85,7 +85,10 @@ internal sealed partial class WriterSession
         return new JobLogAppendResult(stored, dropped, [.. refused], changed);
     }
 
-    /// <summary>The current holder of the lease may log; so may the last holder of a finished job, whose tail may come late.</summary>
+    /// <summary>
+    /// The current holder of the lease may log; so may the worker of the last attempt once it has ended
+    /// (finished, or waiting for a retry), because the tail of a log may arrive just after the report.
+    /// </summary>
     private bool MayLog(string jobId, string token, string workerId)
     {
         _logJob!.Parameters[0].Value = jobId;
@@ -95,7 +98,7 @@ internal sealed partial class WriterSession
         var current = r.IsDBNull(1) ? null : r.GetString(1);
         var worker = r.IsDBNull(2) ? null : r.GetString(2);
         if (state == JobState.Running) return string.Equals(current, token, StringComparison.Ordinal);
-        return state.IsTerminal() && string.Equals(worker, workerId, StringComparison.Ordinal);
+        return string.Equals(worker, workerId, StringComparison.Ordinal);
     }
 
     private Totals LoadTotals(string jobId)

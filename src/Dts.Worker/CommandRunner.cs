@@ -117,7 +117,9 @@ public sealed class CommandRunner
         using var abandonReads = new CancellationTokenSource();
         var stdinTask = WriteStdinAsync(process, input, linked.Token);
         var stdoutTask = ReadCappedAsync(process.StandardOutput.BaseStream, _options.MaxStdoutBytes, tooLarge, abandonReads.Token);
-        var stderrTask = ReadCappedAsync(process.StandardError.BaseStream, _options.MaxStderrBytes, null, abandonReads.Token);
+        // Both output modes take stdout as the result, so only stderr goes to the job's log, line by line as it comes.
+        var stderrTask = ReadCappedAsync(process.StandardError.BaseStream, _options.MaxStderrBytes, null, abandonReads.Token,
+            new LineSplitter(line => job.WriteLog("stderr", line)));
         try
         {
             await process.WaitForExitAsync(linked.Token).ConfigureAwait(false);
@@ -257,7 +259,8 @@ public sealed class CommandRunner
     }
 
     /// <summary>Reads a stream to its end keeping at most <paramref name="cap"/> bytes; with <paramref name="overflow"/>, exceeding the cap cancels it.</summary>
-    private static async Task<CappedOutput> ReadCappedAsync(Stream stream, long cap, CancellationTokenSource? overflow, CancellationToken abandon)
+    private static async Task<CappedOutput> ReadCappedAsync(Stream stream, long cap, CancellationTokenSource? overflow, CancellationToken abandon,
+        LineSplitter? lines = null)
     {
         using var kept = new MemoryStream();
         var buffer = new byte[16 * 1024];
@@ -278,6 +281,7 @@ public sealed class CommandRunner
                 break;
             }
             if (read == 0) break;
+            lines?.Add(buffer.AsSpan(0, read));
             var room = cap - kept.Length;
             if (read > room)
             {
@@ -289,6 +293,7 @@ public sealed class CommandRunner
             }
             kept.Write(buffer, 0, read);
         }
+        lines?.Flush();
         return new CappedOutput(kept.ToArray(), truncated);
     }
 
@@ -309,4 +314,44 @@ public sealed class CommandRunner
     }
 
     private sealed record CappedOutput(byte[] Bytes, bool Truncated);
+
+    /// <summary>Cuts a byte stream into UTF-8 lines as they complete; a very long line is passed on in pieces so memory stays bounded.</summary>
+    internal sealed class LineSplitter(Action<string> onLine)
+    {
+        private const int MaxLineBytes = 16 * 1024;
+        private readonly MemoryStream _pending = new();
+
+        public void Add(ReadOnlySpan<byte> bytes)
+        {
+            while (bytes.Length > 0)
+            {
+                var newline = bytes.IndexOf((byte)'\n');
+                var take = newline < 0 ? bytes.Length : newline;
+                _pending.Write(bytes[..take]);
+                if (newline >= 0)
+                {
+                    Emit();
+                    bytes = bytes[(newline + 1)..];
+                }
+                else
+                {
+                    if (_pending.Length >= MaxLineBytes) Emit();
+                    bytes = default;
+                }
+            }
+        }
+
+        /// <summary>Passes on a last line that had no newline.</summary>
+        public void Flush()
+        {
+            if (_pending.Length > 0) Emit();
+        }
+
+        private void Emit()
+        {
+            var text = Utf8.GetString(_pending.GetBuffer(), 0, (int)_pending.Length).TrimEnd('\r');
+            _pending.SetLength(0);
+            onLine(text);
+        }
+    }
 }

@@ -20,6 +20,9 @@ public sealed class DtsWorker : IAsyncDisposable, IDisposable
     /// <summary>After an abort, how long cancelled handlers get to return before the worker stops waiting for them.</summary>
     public static readonly TimeSpan AbortGrace = TimeSpan.FromSeconds(5);
 
+    /// <summary>Most job log lines held while the server is slow or away; beyond this, lines are dropped (and counted).</summary>
+    public const int MaxBufferedLogLines = 10_000;
+
     private readonly DtsConnection _connection;
     private readonly bool _ownsConnection;
     private readonly DtsWorkerOptions _options;
@@ -27,6 +30,13 @@ public sealed class DtsWorker : IAsyncDisposable, IDisposable
     private readonly Dictionary<string, Func<WorkerJob, CancellationToken, Task<JsonElement>>> _handlers = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, RunningJob> _running = new(StringComparer.Ordinal);
     private readonly Channel<JobReport> _reports = Channel.CreateUnbounded<JobReport>(new UnboundedChannelOptions { SingleReader = true });
+    /// <summary>Log lines waiting to be sent; bounded so a long outage cannot fill the worker's memory.</summary>
+    private readonly Channel<LogLineRequest> _logs = Channel.CreateBounded<LogLineRequest>(new BoundedChannelOptions(MaxBufferedLogLines)
+    {
+        SingleReader = true,
+        FullMode = BoundedChannelFullMode.Wait,
+    });
+    private long _droppedLogLines;
     private readonly SemaphoreSlim _registerLock = new(1, 1);
     private readonly Lock _tasksLock = new();
     private readonly List<Task> _jobTasks = [];
@@ -113,12 +123,15 @@ public sealed class DtsWorker : IAsyncDisposable, IDisposable
         using var reporterCts = new CancellationTokenSource(Timeout.InfiniteTimeSpan, _time);
         using var abortRegistration = abortToken.Register(() => reporterCts.CancelAfter(AbortGrace));
         var reporter = Task.Run(() => ReportLoopAsync(reporterCts.Token), CancellationToken.None);
+        var logShipper = Task.Run(() => LogLoopAsync(reporterCts.Token), CancellationToken.None);
 
         using var leaseStop = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, abortToken);
         await LeaseLoopAsync(leaseStop.Token).ConfigureAwait(false);
 
         await DrainAsync(abortToken).ConfigureAwait(false);
+        _logs.Writer.TryComplete();
         _reports.Writer.TryComplete();
+        await logShipper.ConfigureAwait(false);
         await reporter.ConfigureAwait(false);
         await heartbeatCts.CancelAsync().ConfigureAwait(false);
         await heartbeat.ConfigureAwait(false);
@@ -300,6 +313,12 @@ public sealed class DtsWorker : IAsyncDisposable, IDisposable
                     });
                 }
                 return ValueTask.CompletedTask;
+            },
+            (stream, text) =>
+            {
+                if (state.Dropped) return;
+                var line = new LogLineRequest { JobId = leased.Id, LeaseToken = leased.LeaseToken, At = _time.GetUtcNow(), Stream = stream, Text = text };
+                if (!_logs.Writer.TryWrite(line)) Interlocked.Increment(ref _droppedLogLines);
             });
         try
         {
@@ -397,6 +416,67 @@ public sealed class DtsWorker : IAsyncDisposable, IDisposable
             catch (Exception ex)
             {
                 Log($"sending {batch.Count} reports failed, retrying: {ex.Message}");
+                await backoff.WaitAsync(abort).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Sends job log lines in batches: whatever has gathered while the previous batch was on its way.</summary>
+    private async Task LogLoopAsync(CancellationToken abort)
+    {
+        var reader = _logs.Reader;
+        var batch = new List<LogLineRequest>();
+        var backoff = NewBackoff();
+        try
+        {
+            while (await reader.WaitToReadAsync(abort).ConfigureAwait(false))
+            {
+                while (batch.Count < ApiRoutes.MaxLogLines && reader.TryRead(out var line)) batch.Add(line);
+                await SendLogsAsync(batch, backoff, abort).ConfigureAwait(false);
+                batch.Clear();
+                var dropped = Interlocked.Exchange(ref _droppedLogLines, 0);
+                if (dropped > 0) Log($"{dropped} job log lines dropped: the log buffer was full");
+            }
+        }
+        catch (OperationCanceledException) when (abort.IsCancellationRequested)
+        {
+            // Logs are best effort: an aborted worker does not hold its exit for them.
+        }
+    }
+
+    private async Task SendLogsAsync(List<LogLineRequest> batch, Backoff backoff, CancellationToken abort)
+    {
+        while (true)
+        {
+            Registration? registration = null;
+            try
+            {
+                registration = await EnsureRegisteredAsync(abort).ConfigureAwait(false);
+                await _connection.SendAsync(HttpMethod.Post, ApiRoutes.WorkerLogs(Uri.EscapeDataString(registration.WorkerId)),
+                    new LogBatchRequest { Lines = batch },
+                    DtsJsonContext.Default.LogBatchRequest, DtsJsonContext.Default.LogBatchResponse,
+                    cancellationToken: abort).ConfigureAwait(false);
+                // Lines of jobs no longer ours are refused by the server; there is nothing to do about them here.
+                backoff.Reset();
+                return;
+            }
+            catch (DtsApiException ex) when (ex.Is(ErrorCodes.WorkerNotFound) && registration is not null)
+            {
+                Forget(registration);
+            }
+            catch (DtsApiException ex) when (ex.Status is >= 400 and < 500 and not 401 and not 408 and not 429)
+            {
+                // A server without the log route (an older version) answers 404: drop the lines rather than loop.
+                Log($"{batch.Count} job log lines refused, dropping them: {ex.Message}");
+                return;
+            }
+            catch (OperationCanceledException) when (abort.IsCancellationRequested)
+            {
+                throw;
+            }
+            catch (Exception ex)
+            {
+                Log($"sending {batch.Count} job log lines failed, retrying: {ex.Message}");
                 await backoff.WaitAsync(abort).ConfigureAwait(false);
             }
         }

@@ -6,10 +6,13 @@ namespace Dts.Worker;
 public sealed class WorkerJob
 {
     private readonly Func<long, long, CancellationToken, ValueTask>? _progress;
+    private readonly Action<string, string>? _log;
 
+    /// <param name="log">Receives (stream, text) of each log line; the worker buffers them and sends them in batches.</param>
     public WorkerJob(string id, string function, JsonElement args, JsonElement kwargs, int attempt,
-        Func<long, long, CancellationToken, ValueTask>? progress = null)
+        Func<long, long, CancellationToken, ValueTask>? progress = null, Action<string, string>? log = null)
     {
+        _log = log;
         Id = id;
         Function = function;
         Args = args;
@@ -29,6 +32,20 @@ public sealed class WorkerJob
 
     /// <summary>1 for the first run, counting up on each retry.</summary>
     public int Attempt { get; }
+
+    /// <summary>
+    /// Adds a line to the job's log on the server (<c>dts admin job logs ID</c>). Never blocks: lines are
+    /// buffered and sent in batches; when the buffer is full (the server is unreachable for long) lines are dropped.
+    /// A text with newlines becomes several lines.
+    /// </summary>
+    public void Log(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        foreach (var line in text.Split('\n')) WriteLog("log", line.TrimEnd('\r'));
+    }
+
+    /// <summary>One line on a given stream (<c>log</c>, <c>stdout</c>, <c>stderr</c>).</summary>
+    internal void WriteLog(string stream, string line) => _log?.Invoke(stream, line);
 
     /// <summary>Tells the server how far the job has got; sent with the worker's next batch of reports.</summary>
     public ValueTask ReportProgressAsync(long numerator, long denominator, CancellationToken cancellationToken = default)

@@ -244,6 +244,36 @@ public sealed class DtsWorkerTests : IDisposable
         Assert.Equal("desserts", _server.Final("j2")!.Result!.Value.GetString());
     }
 
+    [Fact]
+    public async Task Worker_ShipsHandlerLogLines_AndACommandsStderr_AsJobLogs()
+    {
+        using var worker = NewWorker();
+        worker.Handle("talk", (job, _) =>
+        {
+            job.Log("starting");
+            job.Log("two\nlines");
+            return Task.FromResult("done");
+        });
+        worker.Handle("cmd", new CommandRunner(new CommandRunnerOptions { Command = "echo warming up >&2; echo result; printf 'no newline' >&2" }).Handler);
+        var run = worker.RunAsync(_stop.Token);
+
+        _server.Enqueue("j1", "talk");
+        _server.Enqueue("j2", "cmd");
+        await Eventually.TrueAsync(() => _server.Final("j1") is not null && _server.Final("j2") is not null, "both jobs reported");
+        await _stop.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+
+        var talk = _server.LogLines.Where(l => l.JobId == "j1").ToList();
+        Assert.Equal(["starting", "two", "lines"], talk.Select(l => l.Text));
+        Assert.All(talk, l => Assert.Equal("log", l.Stream));
+        Assert.All(talk, l => Assert.Equal("token-j1", l.LeaseToken));
+        var cmd = _server.LogLines.Where(l => l.JobId == "j2").ToList();
+        // stdout is the result, so only stderr is logged; a last line without a newline still arrives.
+        Assert.Equal(["warming up", "no newline"], cmd.Select(l => l.Text));
+        Assert.All(cmd, l => Assert.Equal("stderr", l.Stream));
+        Assert.Equal("result", _server.Final("j2")!.Result!.Value.GetString());
+    }
+
     private static void InterlockedMax(ref int target, int value)
     {
         var current = Volatile.Read(ref target);

@@ -19,6 +19,7 @@ internal sealed class FakeWorkerServer : HttpMessageHandler
     public ConcurrentQueue<JobReport> Reports { get; } = new();
     public ConcurrentQueue<RegisterWorkerRequest> Registrations { get; } = new();
     public ConcurrentQueue<HeartbeatRequest> Heartbeats { get; } = new();
+    public ConcurrentQueue<LogLineRequest> LogLines { get; } = new();
 
     /// <summary>Job ids the next heartbeat answers with in its cancel list.</summary>
     public ConcurrentQueue<string> CancelOnNextHeartbeat { get; } = new();
@@ -76,6 +77,12 @@ internal sealed class FakeWorkerServer : HttpMessageHandler
             foreach (var r in reports) Reports.Enqueue(r);
             return Answer(new ReportBatchResponse { Outcomes = [.. reports.Select(r => new ReportOutcome { JobId = r.JobId!, Status = "ok" })] },
                 DtsJsonContext.Default.ReportBatchResponse);
+        }
+        if (path.EndsWith("/logs", StringComparison.Ordinal))
+        {
+            var lines = JsonSerializer.Deserialize(body, DtsJsonContext.Default.LogBatchRequest)!.Lines!;
+            foreach (var l in lines) LogLines.Enqueue(l);
+            return Answer(new LogBatchResponse { Stored = lines.Count }, DtsJsonContext.Default.LogBatchResponse);
         }
         if (path.EndsWith("/heartbeat", StringComparison.Ordinal))
         {

@@ -5,8 +5,8 @@ public sealed record NewLogLine(string JobId, string LeaseToken, DateTimeOffset 
 
 /// <summary>
 /// Appends log lines of jobs leased to <paramref name="WorkerId"/>. A line is taken when its lease
-/// token is the job's current one, or when the job has finished and was last leased to this worker
-/// (the tail of a job's log may arrive just after its result). A job's log holds at most
+/// token is the job's current one while it runs, or, once that attempt has ended (finished or waiting
+/// for a retry), when its last attempt ran on this worker: the tail of a log may arrive just after the report. A job's log holds at most
 /// <paramref name="MaxLines"/> lines and <paramref name="MaxBytes"/> bytes of text (UTF-8); the line
 /// that would pass either is replaced by one note saying the log was cut, and later lines are dropped.
 /// </summary>
