@@ -186,6 +186,16 @@ public sealed class DtsAdminClient : IDisposable
         _connection.SendAsync(HttpMethod.Post, AdminRoutes.JobsPurge, filter,
             AdminJsonContext.Default.JobPurgeRequest, AdminJsonContext.Default.JobPurgeResponse, cancellationToken: cancellationToken);
 
+    /// <summary>
+    /// Lines of a job's log after <paramref name="after"/> (0 for the start). With <paramref name="waitSeconds"/> above 0
+    /// the server holds the request until a line comes or the job ends; the answer's <see cref="JobLogsResponse.Next"/>
+    /// is the <paramref name="after"/> of the next call, and <see cref="JobLogsResponse.Finished"/> says the log is complete.
+    /// </summary>
+    public Task<JobLogsResponse> GetJobLogsAsync(string id, long after = 0, double waitSeconds = 0, int max = 1000, CancellationToken cancellationToken = default) =>
+        _connection.SendAsync(HttpMethod.Get,
+            string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{ApiRoutes.JobLogs(Escape(id))}?after={after}&max={max}&wait_seconds={waitSeconds}"),
+            DtsJsonContext.Default.JobLogsResponse, cancellationToken: cancellationToken);
+
     // Queues.
 
     public Task<QueueListResponse> ListQueuesAsync(CancellationToken cancellationToken = default) =>

@@ -166,6 +166,7 @@ internal static class AdminCommands
         new("job", "get", "job get ID [field ...]", "Show any user's job, or only the fields named.", JobGetAsync),
         new("job", "retry", "job retry ID", "Queue a dead, failed or cancelled job again with fresh attempts.", JobRetryAsync),
         new("job", "cancel", "job cancel ID", "Cancel any user's job.", JobCancelAsync),
+        new("job", "logs", "job logs ID [follow]", "Show a job's log lines; with follow, keep printing new lines until the job ends.", JobLogsAsync),
         new("job", "purge", "job purge [state=a,b] [function=F] [owner=U] [before=TIME]", "Delete finished jobs (succeeded, dead, cancelled) matching every condition.", JobPurgeAsync),
         new("queue", "list", "queue list [field ...]", "Show each function's queue: paused or not, jobs queued.", QueueListAsync),
         new("queue", "pause", "queue pause FUNCTION", "Stop giving this function's jobs to workers; submits still queue.", c => QueueSwitchAsync(c, pause: true)),
@@ -381,6 +382,45 @@ internal static class AdminCommands
         var job = await c.Client.GetJobAsync(id, c.CancellationToken).ConfigureAwait(false);
         return Single(ToObject(job), fields);
     }
+
+    /// <summary>How long one follow request waits on the server; well under the client's request timeout.</summary>
+    private const double FollowWaitSeconds = 25;
+
+    private static Task<AdminOutput> JobLogsAsync(AdminCall c)
+    {
+        var id = c.Id("ID");
+        var follow = c.Line.Positionals.Count > 1 && string.Equals(c.Line.Positionals[1], "follow", StringComparison.OrdinalIgnoreCase);
+        c.NoMorePositionals(follow ? 2 : 1);
+        c.OnlyKeys();
+        return Task.FromResult(new AdminOutput
+        {
+            Json = new JsonObject(),
+            Stream = async (line, item, cancellationToken) =>
+            {
+                long after = 0;
+                while (true)
+                {
+                    var page = await c.Client.GetJobLogsAsync(id, after, follow ? FollowWaitSeconds : 0, cancellationToken: cancellationToken).ConfigureAwait(false);
+                    foreach (var l in page.Lines)
+                    {
+                        await line(FormatLogLine(l)).ConfigureAwait(false);
+                        await item(ToObject(l, DtsJsonContext.Default.LogLineView)).ConfigureAwait(false);
+                    }
+                    after = page.Next;
+                    if (page.Finished)
+                    {
+                        await line($"job {id} ended {page.State.ToWire()}").ConfigureAwait(false);
+                        return;
+                    }
+                    // Without follow: read on only while full pages come back, then stop at the end of what is there.
+                    if (!follow && page.Lines.Count == 0) return;
+                }
+            },
+        });
+    }
+
+    internal static string FormatLogLine(LogLineView l) =>
+        string.Create(CultureInfo.InvariantCulture, $"{l.At.ToLocalTime():HH:mm:ss.fff} {l.Stream,-6} {l.Text}");
 
     private static async Task<AdminOutput> JobRetryAsync(AdminCall c)
     {

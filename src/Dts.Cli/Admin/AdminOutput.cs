@@ -22,5 +22,11 @@ internal sealed class AdminOutput
     /// <summary>Plain text after the table (a count, a paging hint, a new secret).</summary>
     public IReadOnlyList<string> Lines { get; init; } = [];
 
+    /// <summary>
+    /// Output that keeps coming after the rest is shown (a followed log): called with a writer of one
+    /// text line and a writer of one JSON item, and returns when there is no more.
+    /// </summary>
+    public Func<Func<string, Task>, Func<JsonNode, Task>, CancellationToken, Task>? Stream { get; init; }
+
     public static AdminOutput Message(string text, JsonNode json) => new() { Json = json, Lines = [text] };
 }

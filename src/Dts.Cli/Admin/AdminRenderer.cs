@@ -19,6 +19,24 @@ internal sealed class AdminRenderer(IAnsiConsole console, TextWriter output, boo
 
     public async Task WriteAsync(AdminOutput result, CancellationToken cancellationToken)
     {
+        if (result.Stream is { } stream)
+        {
+            // Streamed output: text lines as they come, or in --json mode one compact JSON document per item.
+            async Task Line(string text)
+            {
+                if (json) return;
+                await output.WriteLineAsync(text.AsMemory(), cancellationToken).ConfigureAwait(false);
+                await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+            async Task Item(JsonNode node)
+            {
+                if (!json) return;
+                await output.WriteLineAsync(ToJson(node).AsMemory(), cancellationToken).ConfigureAwait(false);
+                await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+            await stream(Line, Item, cancellationToken).ConfigureAwait(false);
+            return;
+        }
         if (json)
         {
             await output.WriteLineAsync(ToJson(result.Json).AsMemory(), cancellationToken).ConfigureAwait(false);

@@ -21,13 +21,17 @@ public static class AdminCommand
             Description = "A console command to run once and exit, for scripts (for example: user list). Without it, a prompt reads commands.",
             Arity = ArgumentArity.ZeroOrMore,
         };
+        var follow = new Option<bool>("--follow", "-f") { Description = "With 'job logs ID': keep printing new lines until the job ends (the same as 'job logs ID follow')." };
         var command = new Command("admin", "The administration console: users, workers, functions, jobs and queues (administrators only).");
         connection.AddTo(command);
         command.Options.Add(json);
+        command.Options.Add(follow);
         command.Arguments.Add(words);
-        command.SetAction((parse, cancellationToken) => RunAsync(parse, connection, parse.GetValue(json), parse.GetValue(words) ?? [], cancellationToken));
+        command.SetAction((parse, cancellationToken) => RunAsync(parse, connection, parse.GetValue(json), WithFollow(parse.GetValue(words) ?? [], parse.GetValue(follow)), cancellationToken));
         return command;
     }
+
+    private static string[] WithFollow(string[] words, bool follow) => follow ? [.. words, "follow"] : words;
 
     private static async Task<int> RunAsync(ParseResult parse, ConnectionArguments connection, bool json, string[] words, CancellationToken cancellationToken)
     {
