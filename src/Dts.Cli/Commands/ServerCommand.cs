@@ -29,10 +29,12 @@ internal static class ServerCommand
         var tlsPfx = new Option<string?>("--tls-pfx") { Description = "PKCS#12 file with certificate and key, instead of --tls-cert and --tls-key.", HelpName = "FILE" };
         var tlsPfxPassword = new Option<string?>("--tls-pfx-password") { Description = "Password of --tls-pfx.", HelpName = "PASSWORD" };
 
+        var alerts = new ServerAlertArguments();
         var command = new Command("server", "Run a job server (SQLite file by default).")
         {
             url, dataDir, store, sync, heartbeat, leaseTimeout, urlFile, keyFile, tlsCert, tlsKey, tlsPfx, tlsPfxPassword,
         };
+        alerts.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
             var options = new DtsServerOptions
@@ -49,6 +51,7 @@ internal static class ServerCommand
                 TlsPfxFile = parse.GetValue(tlsPfx),
                 TlsPfxPassword = parse.GetValue(tlsPfxPassword),
             };
+            if (await alerts.ApplyAsync(parse, options, cancellationToken) is { } alertError) return Cli.Fail(alertError);
             if (options.LeaseTimeout <= options.HeartbeatInterval)
                 return Cli.Fail("--lease-timeout must be longer than --heartbeat-interval.");
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
