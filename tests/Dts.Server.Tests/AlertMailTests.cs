@@ -108,4 +108,49 @@ public sealed class AlertMailTests : IAsyncLifetime
             Assert.True(mails.Count(x => x.Date >= m.Date && x.Date < m.Date + window) <= 2, $"more than 2 mails in the window from {m.Date}");
         Assert.True(mails.Count <= 4, $"{mails.Count} mails for one burst");
     }
+
+    [Fact]
+    public async Task Backlog_PastTheThreshold_SendsOneMail()
+    {
+        await using var server = await StartServerAsync(o => o.BacklogAlertThreshold = 3);
+        var client = await server.UserAsync("alice", Roles.Client);
+        for (var i = 0; i < 5; i++) await Flow.SubmitFnAsync(client, "resize");
+
+        var mails = await _smtp.WaitForAsync(m => m.Any(x => (x.Subject ?? "").Contains("backlog of resize", StringComparison.Ordinal)), _time);
+        var mail = mails.Single(x => (x.Subject ?? "").Contains("backlog of resize", StringComparison.Ordinal));
+        Assert.Contains("5 queued", mail.Subject ?? "", StringComparison.Ordinal);
+        Assert.Contains("threshold of 3", Body(mail), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AnUnreachableSmtpServer_IsRetriedThenGivenUp_AndTheServerKeepsServing()
+    {
+        int closedPort;
+        using (var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
+        {
+            probe.Start();
+            closedPort = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+        }
+        var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        await using var server = await TestServer.StartAsync(_time, o =>
+        {
+            o.Smtp = new SmtpSettings { Host = "127.0.0.1", Port = closedPort, To = ["ops@example.com"], User = "alerts", Password = "not-a-real-password", SendAttempts = 2 };
+        }, log: log.Enqueue);
+        var client = await server.UserAsync("alice", Roles.Client);
+        var worker = await server.UserAsync("w1", Roles.Worker);
+        var s = await Flow.SubmitAsync(client, """{"function":"x","max_attempts":1}""");
+        var workerId = await Flow.RegisterAsync(worker, "x");
+        var job = Assert.Single(await Flow.LeaseAsync(worker, workerId));
+        (await Flow.FailAsync(worker, job, "bad", retry: false)).Dispose();
+
+        for (var i = 0; i < 400 && !log.Any(l => l.Contains("Gave up the alert mail", StringComparison.Ordinal)); i++)
+        {
+            _time.Advance(TimeSpan.FromSeconds(1));
+            await Task.Delay(25, TestContext.Current.CancellationToken);
+        }
+        Assert.Contains(log, l => l.Contains("retrying in", StringComparison.Ordinal));
+        Assert.Contains(log, l => l.Contains("Gave up the alert mail", StringComparison.Ordinal));
+        Assert.DoesNotContain(log, l => l.Contains("not-a-real-password", StringComparison.Ordinal));
+        Assert.Equal(JobState.Dead, (await Flow.GetAsync(client, s.Id)).State);
+    }
 }
