@@ -74,6 +74,25 @@ public sealed class AlertMailTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AJobWhoseLastLeaseExpires_SendsADeadJobMail()
+    {
+        await using var server = await StartServerAsync();
+        var client = await server.UserAsync("alice", Roles.Client);
+        var worker = await server.UserAsync("w1", Roles.Worker);
+        var s = await Flow.SubmitAsync(client, """{"function":"hang","max_attempts":1}""");
+        var workerId = await Flow.RegisterAsync(worker, "hang");
+        Assert.Single(await Flow.LeaseAsync(worker, workerId));
+
+        // No heartbeat: the lease rescuer ends the only attempt, and the job is dead.
+        _time.Advance(TimeSpan.FromSeconds(16));
+        // The worker's loss is alerted at about the same time; alerts that arrive together share a mail.
+        var mails = await _smtp.WaitForAsync(m => m.Any(x => Body(x).Contains(s.Id, StringComparison.Ordinal)), _time);
+        var mail = mails.First(x => Body(x).Contains(s.Id, StringComparison.Ordinal));
+        Assert.Contains($"job {s.Id} of hang dead", Body(mail), StringComparison.Ordinal);
+        Assert.Contains(Core.JobTransitions.LeaseExpiredErrorCode, Body(mail), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task BurstOfDeadJobs_IsRateLimited_AndTheRestArrivesAsACount()
     {
         const int jobs = 150;
