@@ -75,6 +75,7 @@ internal sealed class BatchRun
     private volatile bool _submitterDone;
     private bool _dirty;
     private long _written, _failed, _submitted, _duplicates;
+    private int _maxBatch = ApiRoutes.MaxBatch;
 
     public BatchRun(DtsClient client, IJobSource source, string function, IResultSink sink, BatchRunOptions options)
     {
@@ -241,9 +242,30 @@ internal sealed class BatchRun
         foreach (var (n, _) in batch) _inFlight[n] = 0;
         // A 429 is waited out by the connection and the batch sent again; the unique keys make a
         // repeat after a lost answer attach to the jobs already made.
-        await _client.SubmitBatchAsync(batch.Select(b => b.Job).ToList(), cancellationToken).ConfigureAwait(false);
+        await SubmitSplittingAsync(batch.Select(b => b.Job).ToList(), cancellationToken).ConfigureAwait(false);
         Interlocked.Add(ref _submitted, batch.Count);
         batch.Clear();
+    }
+
+    /// <summary>
+    /// Submits a batch; one the server refuses as too big for the user's burst limit is sent in halves
+    /// (a 400 commits nothing, so nothing is doubled). The batch size found is kept for the rest of the run.
+    /// </summary>
+    private async Task SubmitSplittingAsync(List<SubmitJobRequest> jobs, CancellationToken cancellationToken)
+    {
+        for (var at = 0; at < jobs.Count;)
+        {
+            var size = Math.Min(_maxBatch, jobs.Count - at);
+            try
+            {
+                await _client.SubmitBatchAsync(jobs.GetRange(at, size), cancellationToken).ConfigureAwait(false);
+                at += size;
+            }
+            catch (DtsApiException ex) when (ex.Status == 400 && ex.Field == "jobs" && size > 1)
+            {
+                _maxBatch = size / 2;
+            }
+        }
     }
 
     private async Task ReadAllAsync(CancellationToken cancellationToken)
