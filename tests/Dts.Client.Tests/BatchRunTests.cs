@@ -203,7 +203,7 @@ public sealed class BatchRunTests : IAsyncLifetime
     public async Task ACheckpointOfAnotherRun_IsNotOverwrittenWithoutResume()
     {
         await RunAsync(Lines(3), "up", new BatchRunOptions { Concurrency = 2, CheckpointPath = _dir.File("cp.json") });
-        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => RunAsync(Lines(3), "up", new BatchRunOptions { Concurrency = 2, CheckpointPath = _dir.File("cp.json") }));
+        var ex = await Assert.ThrowsAsync<BatchRunStateException>(() => RunAsync(Lines(3), "up", new BatchRunOptions { Concurrency = 2, CheckpointPath = _dir.File("cp.json") }));
         Assert.Contains("resume", ex.Message, StringComparison.Ordinal);
     }
 

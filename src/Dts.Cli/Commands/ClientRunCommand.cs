@@ -112,7 +112,7 @@ internal static class ClientRunCommand
                 Console.Error.WriteLine($"dts client run: run {summary.RunId} complete: {summary.Written} records written ({summary.Failed} to {errorsFile}), results in {where}");
                 return summary.Failed > 0 ? CompletedWithErrors : ExitCodes.Ok;
             }
-            catch (InvalidOperationException ex)
+            catch (BatchRunStateException ex)
             {
                 return ExitCodes.Report("client run", new UsageException(ex.Message), cancellationToken);
             }
@@ -153,7 +153,8 @@ internal static class ClientRunCommand
                 $"{done}/{(total is { } tt ? tt.ToString(CultureInfo.InvariantCulture) : "?")} records, {rate:0}/s, {p?.Failed ?? 0} failed, ETA {eta}");
         }
 
-        if (!Console.IsErrorRedirected && AnsiConsole.Profile.Capabilities.Interactive)
+        // Spectre draws on standard output, which this command leaves free of data for exactly this.
+        if (!Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive)
         {
             await AnsiConsole.Progress()
                 .AutoClear(false)

@@ -38,6 +38,24 @@ public sealed record BatchProgress(string RunId, long Written, long Failed, long
 /// <summary>How a run ended. <see cref="Complete"/> is false when it was stopped before the input's end.</summary>
 public sealed record BatchRunSummary(string RunId, long Written, long Failed, long Submitted, long Duplicates, bool Complete, bool Resumed);
 
+/// <summary>The checkpoint does not allow the run as asked: one exists without resume, none exists to resume, or it is of another function.</summary>
+public sealed class BatchRunStateException : InvalidOperationException
+{
+    public BatchRunStateException()
+    {
+    }
+
+    public BatchRunStateException(string message)
+        : base(message)
+    {
+    }
+
+    public BatchRunStateException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}
+
 public static class BatchRunExtensions
 {
     /// <summary>
@@ -98,15 +116,15 @@ internal sealed class BatchRun
         {
             checkpoint = await RunCheckpoint.LoadAsync(path, cancellationToken).ConfigureAwait(false);
             if (checkpoint is not null && !_options.Resume)
-                throw new InvalidOperationException($"A checkpoint of run {checkpoint.RunId} exists at {path}: resume it, or delete it to start afresh.");
+                throw new BatchRunStateException($"A checkpoint of run {checkpoint.RunId} exists at {path}: resume it, or delete it to start afresh.");
             if (checkpoint is null && _options.Resume)
-                throw new InvalidOperationException($"Nothing to resume: there is no checkpoint at {path}.");
+                throw new BatchRunStateException($"Nothing to resume: there is no checkpoint at {path}.");
             if (checkpoint is not null && checkpoint.Function != _function)
-                throw new InvalidOperationException($"The checkpoint at {path} is of function '{checkpoint.Function}', not '{_function}'.");
+                throw new BatchRunStateException($"The checkpoint at {path} is of function '{checkpoint.Function}', not '{_function}'.");
         }
         else if (_options.Resume)
         {
-            throw new InvalidOperationException("Resuming needs a checkpoint path.");
+            throw new BatchRunStateException("Resuming needs a checkpoint path.");
         }
 
         _runId = checkpoint?.RunId ?? _options.RunId ?? Guid.NewGuid().ToString("N")[..12];
