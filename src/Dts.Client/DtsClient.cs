@@ -125,24 +125,42 @@ public sealed class DtsClient : IDisposable, IAsyncDisposable
     /// </summary>
     /// <param name="max">Results per page (1 to <see cref="ApiRoutes.MaxBatch"/>).</param>
     /// <param name="stopWhenIdle">End when a long poll comes back empty, instead of polling until cancelled.</param>
-    public async IAsyncEnumerable<JobView> ReadResultsAsync(int max = 100, bool stopWhenIdle = false,
+    public IAsyncEnumerable<JobView> ReadResultsAsync(int max = 100, bool stopWhenIdle = false, CancellationToken cancellationToken = default) =>
+        ReadResultsAsync(null, max, stopWhenIdle, cancellationToken);
+
+    /// <summary>As <see cref="ReadResultsAsync(int, bool, CancellationToken)"/>, only jobs carrying <paramref name="tag"/>.</summary>
+    /// <param name="tag">For example one batch run's <c>run:&lt;id&gt;</c>; null reads all.</param>
+    public async IAsyncEnumerable<JobView> ReadResultsAsync(string? tag, int max = 100, bool stopWhenIdle = false,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(max, ApiRoutes.MaxBatch);
-        var path = $"{ApiRoutes.Results}?max={max.ToString(CultureInfo.InvariantCulture)}&wait_seconds={LongPollSeconds}";
         while (true)
         {
-            var page = await _connection.SendAsync(HttpMethod.Get, path, DtsJsonContext.Default.ResultsResponse,
-                TimeSpan.FromSeconds(LongPollSeconds), cancellationToken).ConfigureAwait(false);
-            if (page.Results.Count == 0)
+            var page = await ReadResultPageAsync(max, TimeSpan.FromSeconds(LongPollSeconds), tag, cancellationToken).ConfigureAwait(false);
+            if (page.Count == 0)
             {
                 if (stopWhenIdle) yield break;
                 continue;
             }
-            foreach (var job in page.Results) yield return job;
-            await AckAsync(page.Results.Select(j => j.Id).ToList(), cancellationToken).ConfigureAwait(false);
+            foreach (var job in page) yield return job;
+            await AckAsync(page.Select(j => j.Id).ToList(), cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// One page of pending results, without acknowledging them: for a reader that acknowledges only
+    /// after it has stored them durably (see <see cref="AckAsync"/>).
+    /// </summary>
+    /// <param name="wait">How long the server may wait for a result when none is pending (0 to 60 s).</param>
+    public async Task<IReadOnlyList<JobView>> ReadResultPageAsync(int max, TimeSpan wait, string? tag = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(max, ApiRoutes.MaxBatch);
+        var seconds = Math.Ceiling(Math.Clamp(wait.TotalSeconds, 0, ApiRoutes.MaxWaitSeconds)).ToString(CultureInfo.InvariantCulture);
+        var path = $"{ApiRoutes.Results}?max={max.ToString(CultureInfo.InvariantCulture)}&wait_seconds={seconds}";
+        if (tag is not null) path += "&tag=" + Uri.EscapeDataString(tag);
+        var page = await _connection.SendAsync(HttpMethod.Get, path, DtsJsonContext.Default.ResultsResponse,
+            wait, cancellationToken).ConfigureAwait(false);
+        return page.Results;
     }
 
     /// <summary>Marks results as delivered so the server may forget them; returns how many it acknowledged.</summary>

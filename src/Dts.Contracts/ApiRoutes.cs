@@ -21,7 +21,7 @@ public static class ApiRoutes
     /// <summary>POST a <see cref="JobReport"/> with an error (worker). 200 with <see cref="ReportOutcome"/>, 409 stale_lease.</summary>
     public static string JobFail(string id) => $"/v1/jobs/{id}/fail";
 
-    /// <summary>GET <c>?max=N&amp;wait_seconds=S</c>: finished jobs of the caller not yet acknowledged (<see cref="ResultsResponse"/>).</summary>
+    /// <summary>GET <c>?max=N&amp;wait_seconds=S[&amp;tag=T]</c>: finished jobs of the caller (with tag T) not yet acknowledged (<see cref="ResultsResponse"/>).</summary>
     public const string Results = "/v1/results";
     /// <summary>POST an <see cref="AckRequest"/>: the results are delivered and may be forgotten.</summary>
     public const string ResultsAck = "/v1/results/ack";

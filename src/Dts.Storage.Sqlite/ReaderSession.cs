@@ -7,7 +7,10 @@ namespace Dts.Storage.Sqlite;
 internal sealed partial class ReaderSession : IDisposable
 {
     internal const string ResultsGetSql =
-        $"SELECT {Sql.JobColumns} FROM jobs WHERE owner = $owner AND result_pending = 1 ORDER BY finished_at, seq LIMIT $max";
+        $"SELECT {Sql.JobColumns} FROM jobs WHERE owner = $owner AND result_pending = 1" +
+        // The tag test runs per row the partial index yields, so the index still orders and bounds the scan.
+        " AND ($tag IS NULL OR EXISTS (SELECT 1 FROM json_each(jobs.tags_json) WHERE json_each.value = $tag))" +
+        " ORDER BY finished_at, seq LIMIT $max";
 
     private readonly SqliteConnection _connection;
     private readonly SqliteCommand _jobGet, _resultsGet, _userGet, _userCount, _workerGet, _nonceSeen;
@@ -16,7 +19,7 @@ internal sealed partial class ReaderSession : IDisposable
     {
         _connection = connection;
         _jobGet = Sql.Command(connection, $"SELECT {Sql.JobColumns} FROM jobs WHERE id = $id", "$id");
-        _resultsGet = Sql.Command(connection, ResultsGetSql, "$owner", "$max");
+        _resultsGet = Sql.Command(connection, ResultsGetSql, "$owner", "$max", "$tag");
         _userGet = Sql.Command(connection, $"SELECT name, secret, roles_json, disabled, created_at, {Sql.UserLimitColumns} FROM users WHERE name = $name", "$name");
         _userCount = Sql.Command(connection, "SELECT count(*) FROM users");
         _nonceSeen = Sql.Command(connection,
@@ -38,6 +41,7 @@ internal sealed partial class ReaderSession : IDisposable
         if (p.Max <= 0) return [];
         _resultsGet.Parameters[0].Value = p.Owner;
         _resultsGet.Parameters[1].Value = p.Max;
+        _resultsGet.Parameters[2].Value = (object?)p.Tag ?? DBNull.Value;
         var jobs = new List<JobRecord>();
         await using var r = await _resultsGet.ExecuteReaderAsync(cancellationToken);
         while (await r.ReadAsync(cancellationToken)) jobs.Add(Sql.ReadJob(r));

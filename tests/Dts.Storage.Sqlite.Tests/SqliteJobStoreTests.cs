@@ -247,7 +247,7 @@ public sealed class SqliteJobStoreTests : IAsyncLifetime
         await using var connection = await OpenAsync();
         await using var command = connection.CreateCommand();
         command.CommandText = "EXPLAIN QUERY PLAN " + sql;
-        foreach (var name in new[] { "$function", "$max", "$owner", "$key", "$now", "$limit", "$worker" })
+        foreach (var name in new[] { "$function", "$max", "$owner", "$key", "$now", "$limit", "$worker", "$tag" })
         {
             if (sql.Contains(name, StringComparison.Ordinal)) command.Parameters.AddWithValue(name, name == "$max" || name == "$limit" || name == "$now" ? 10 : "x");
         }

@@ -22,6 +22,7 @@ public static class ClientCommand
         command.Subcommands.Add(BuildSubmit());
         command.Subcommands.Add(BuildWait());
         command.Subcommands.Add(BuildStatus());
+        command.Subcommands.Add(ClientRunCommand.Build());
         return command;
     }
 

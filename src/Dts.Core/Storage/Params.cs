@@ -36,7 +36,8 @@ public enum JobReportStatus { Ok, StaleLease, NotFound }
 /// <summary>The outcome of one report. When a job finished, <see cref="Owner"/> names whom to tell.</summary>
 public sealed record JobReportResult(string JobId, JobReportStatus Status, Contracts.JobState? State, string? Owner, string? Function);
 
-public sealed record JobResultsGetParams(string Owner, int Max);
+/// <summary>Pending results of <paramref name="Owner"/>; with <paramref name="Tag"/>, only jobs carrying that tag (one batch run's jobs).</summary>
+public sealed record JobResultsGetParams(string Owner, int Max, string? Tag = null);
 
 public sealed record JobResultsAckParams(string Owner, IReadOnlyList<string> Ids);
 

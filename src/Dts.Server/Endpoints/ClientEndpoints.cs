@@ -120,8 +120,9 @@ internal static class ClientEndpoints
     {
         var max = Api.QueryInt(ctx, "max", 100, 1, ApiRoutes.MaxBatch);
         var wait = TimeSpan.FromSeconds(Api.QueryDouble(ctx, "wait_seconds", 0, 0, ApiRoutes.MaxWaitSeconds));
+        var tag = QueryTag(ctx);
         var jobs = await s.LongPollAsync(() => s.Signals.ResultsTicket(caller.Name),
-            _ => s.Store.JobResultsGetAsync(new JobResultsGetParams(caller.Name, max), ctx.RequestAborted), wait, ctx.RequestAborted);
+            _ => s.Store.JobResultsGetAsync(new JobResultsGetParams(caller.Name, max, tag), ctx.RequestAborted), wait, ctx.RequestAborted);
         var views = new List<JobView>(jobs.Count);
         foreach (var j in jobs) views.Add(j.ToView());
         await Api.WriteAsync(ctx, 200, new ResultsResponse { Results = views }, DtsJsonContext.Default.ResultsResponse);
@@ -136,5 +137,15 @@ internal static class ClientEndpoints
         var ids = request.Ids.Where(JobIds.IsWellFormed).ToList();
         var count = ids.Count == 0 ? 0 : await s.Store.JobResultsAckAsync(new JobResultsAckParams(caller.Name, ids), CancellationToken.None);
         await Api.WriteAsync(ctx, 200, new AckResponse { Acknowledged = count }, DtsJsonContext.Default.AckResponse);
+    }
+
+    /// <summary>The optional <c>tag</c> filter, held to the same rule as a job's tags so a filter can always match.</summary>
+    private static string? QueryTag(HttpContext ctx)
+    {
+        var raw = ctx.Request.Query["tag"];
+        if (raw.Count == 0) return null;
+        if (raw.Count > 1 || string.IsNullOrEmpty(raw[0]) || raw[0]!.Length > JobRules.MaxTagLength)
+            throw new DtsException(ErrorCodes.InvalidQuery, $"'tag' must be one tag of 1 to {JobRules.MaxTagLength} characters.", "tag");
+        return raw[0];
     }
 }
