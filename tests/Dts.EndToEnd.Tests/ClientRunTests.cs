@@ -14,10 +14,10 @@ public sealed class ClientRunTests : IDisposable
 
     /// <summary>
     /// The input's size. A shell-command worker spawns a process per job, a few hundred per second on
-    /// two cores, so the default keeps the test near 90 s; DTS_E2E_RUN_LINES=100000 runs the full-size file.
+    /// two cores, so the full-size file (the default, as the issue asks) takes a few minutes; DTS_E2E_RUN_LINES=20000 runs a quicker one.
     /// </summary>
     private static int LineCount =>
-        int.TryParse(Environment.GetEnvironmentVariable("DTS_E2E_RUN_LINES"), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0 ? n : 20_000;
+        int.TryParse(Environment.GetEnvironmentVariable("DTS_E2E_RUN_LINES"), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0 ? n : 100_000;
 
     [Fact]
     public async Task ClientRun_KilledWithSigkillHalfway_ThenResumed_WritesEveryRecordExactlyOnce()
