@@ -64,7 +64,9 @@ internal sealed partial class WriterSession : IDisposable
         _leaseCandidates = Sql.Command(connection, LeaseCandidatesSql, "$function", "$max");
         _leaseOne = Sql.Command(connection,
             "UPDATE jobs SET state = 'running', lease_token = $token, lease_expires_at = $expires, worker_id = $worker, " +
-            "attempts = attempts + 1, started_at = coalesce(started_at, $now), updated_at = $now " +
+            "attempts = attempts + 1, started_at = coalesce(started_at, $now), updated_at = $now, " +
+            // The attempt's hard deadline, enforced by the timeout sweeper (0004_schedules.sql).
+            "deadline_at = CASE WHEN timeout_ms IS NULL THEN NULL ELSE $now + timeout_ms END " +
             $"WHERE seq = $seq AND state = 'queued' RETURNING {Sql.JobColumns}",
             "$token", "$expires", "$worker", "$now", "$seq");
 
@@ -117,7 +119,7 @@ internal sealed partial class WriterSession : IDisposable
             "INSERT OR REPLACE INTO workers (id, owner, name, functions_json, concurrency, registered_at, last_heartbeat_at) " +
             "VALUES ($id, $owner, $name, $functions, $concurrency, $now, $now)",
             "$id", "$owner", "$name", "$functions", "$concurrency", "$now");
-        _workerTouch = Sql.Command(connection, "UPDATE workers SET last_heartbeat_at = $now WHERE id = $id", "$now", "$id");
+        _workerTouch = Sql.Command(connection, "UPDATE workers SET last_heartbeat_at = $now, lost_at = NULL WHERE id = $id", "$now", "$id");
         _extendLeases = Sql.Command(connection,
             "UPDATE jobs SET lease_expires_at = $expires WHERE worker_id = $worker AND state = 'running'",
             "$expires", "$worker");
@@ -498,6 +500,7 @@ internal sealed partial class WriterSession : IDisposable
             command.Dispose();
         }
         DisposeAdmin();
+        DisposeDaemons();
         _connection.Dispose();
     }
 }
