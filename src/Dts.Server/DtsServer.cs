@@ -95,6 +95,10 @@ public sealed class DtsServer : IAsyncDisposable
             builder.Services.AddHostedService<SchedulerDaemon>();
             builder.Services.AddHostedService<LeaseRescueDaemon>();
             builder.Services.AddHostedService<NonceSweepDaemon>();
+            builder.Services.AddHostedService<StethoscopeDaemon>();
+            builder.Services.AddHostedService<TimeoutDaemon>();
+            builder.Services.AddHostedService<PorterDaemon>();
+            builder.Services.AddHostedService<CronDaemon>();
 
             var app = builder.Build();
             var context = app.Services.GetRequiredService<ServerContext>();
@@ -206,6 +210,7 @@ public sealed class DtsServer : IAsyncDisposable
         ClientEndpoints.Map(app, s);
         WorkerEndpoints.Map(app, s);
         AdminEndpoints.Map(app, s);
+        ScheduleEndpoints.Map(app, s);
     }
 
     /// <summary>On an empty store, creates user 'admin' and writes its secret to a file only this OS user can read.</summary>
