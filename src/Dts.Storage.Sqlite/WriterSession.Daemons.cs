@@ -12,7 +12,7 @@ internal sealed partial class WriterSession
         "id, owner, function, template_json, cron, time_zone, paused, next_fire_at, last_fired_at, last_job_id, created_at, updated_at";
 
     private SqliteCommand? _scheduleInsert, _scheduleDelete, _schedulePause, _scheduleFire, _scheduleFired,
-        _lostCandidates, _markLost, _workerEvent, _workerJobs, _timedOut, _porterPick, _porterDelete;
+        _lostCandidates, _markLost, _workerEvent, _workerJobs, _timedOut, _porterPick, _porterDelete, _finishDropped, _isSilent;
 
     public static ScheduleRecord ReadSchedule(SqliteDataReader r) => new()
     {
@@ -161,6 +161,41 @@ internal sealed partial class WriterSession
         return new JobRescueExpiredResult(release.Requeued, release.Dead, [.. release.Functions], [.. release.Owners]);
     }
 
+    /// <summary>
+    /// True when neither the worker's last heartbeat nor its lease request is more recent than
+    /// <paramref name="before"/> (now minus the lease timeout): a frozen worker's long poll, still
+    /// open on the server, must not be handed the very jobs just taken back from it.
+    /// </summary>
+    private bool IsSilent(string workerId, DateTimeOffset before, DateTimeOffset requestedAt)
+    {
+        if (requestedAt >= before) return false;
+        _isSilent ??= Sql.Command(_connection,
+            "SELECT 1 FROM workers WHERE id = $id AND last_heartbeat_at < $before", "$id", "$before");
+        _isSilent.Parameters[0].Value = workerId;
+        _isSilent.Parameters[1].Value = Sql.Ms(before);
+        return _isSilent.ExecuteScalar() is not null;
+    }
+
+    public const string CancelledErrorCode = "cancelled";
+    public const string CancelledMessage = "Cancelled on request; the worker stopped the job.";
+
+    /// <summary>Ends a cancel-requested job its worker has dropped; returns its owner, or null when it was not that.</summary>
+    private string? FinishDroppedCancel(string jobId, string workerId, DateTimeOffset at)
+    {
+        _finishDropped ??= Sql.Command(_connection,
+            "UPDATE jobs SET state = 'cancelled', error_code = $code, error_message = $message, finished_at = $now, updated_at = $now, " +
+            "result_pending = 1, result_expires_at = $now + retention_ms, lease_token = NULL, lease_expires_at = NULL " +
+            "WHERE id = $id AND worker_id = $worker AND state = 'running' AND cancel_requested = 1 RETURNING owner",
+            "$code", "$message", "$now", "$id", "$worker");
+        var ps = _finishDropped.Parameters;
+        ps[0].Value = CancelledErrorCode;
+        ps[1].Value = CancelledMessage;
+        ps[2].Value = Sql.Ms(at);
+        ps[3].Value = jobId;
+        ps[4].Value = workerId;
+        return _finishDropped.ExecuteScalar() as string;
+    }
+
     public const string TimeoutErrorCode = "timeout";
     public const string TimeoutMessage = "The job ran past its timeout (plus the server's grace) and was stopped by the server.";
 
@@ -257,7 +292,7 @@ internal sealed partial class WriterSession
         foreach (var command in new[]
                  {
                      _scheduleInsert, _scheduleDelete, _schedulePause, _scheduleFire, _scheduleFired, _lostCandidates,
-                     _markLost, _workerEvent, _workerJobs, _timedOut, _porterPick, _porterDelete,
+                     _markLost, _workerEvent, _workerJobs, _timedOut, _porterPick, _porterDelete, _finishDropped, _isSilent,
                  })
         {
             command?.Dispose();

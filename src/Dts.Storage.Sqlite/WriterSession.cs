@@ -192,7 +192,7 @@ internal sealed partial class WriterSession : IDisposable
 
     public IReadOnlyList<JobRecord> JobLease(JobLeaseParams p)
     {
-        if (p.Max <= 0 || p.Functions.Count == 0 || IsDraining(p.WorkerId)) return [];
+        if (p.Max <= 0 || p.Functions.Count == 0 || IsDraining(p.WorkerId) || IsSilent(p.WorkerId, p.Now - p.LeaseDuration, p.RequestedAt ?? p.Now)) return [];
         _candidates.Clear();
         _functionSet.Clear();
         foreach (var function in p.Functions)
@@ -480,11 +480,16 @@ internal sealed partial class WriterSession : IDisposable
         {
             if (!_running.ContainsKey(id)) cancel.Add(id);
         }
+        List<string>? finishedOwners = null;
         foreach (var (id, cancelRequested) in _running)
         {
-            if (cancelRequested) cancel.Add(id);
+            if (!cancelRequested) continue;
+            // Listed by the worker: still running there, so it is told to stop. Not listed: the
+            // worker has already dropped it (after an earlier cancel list), so it ends cancelled now.
+            if (p.RunningJobIds.Contains(id, StringComparer.Ordinal)) cancel.Add(id);
+            else if (FinishDroppedCancel(id, p.WorkerId, p.Now) is { } owner) (finishedOwners ??= []).Add(owner);
         }
-        return new WorkerHeartbeatResult(true, cancel);
+        return new WorkerHeartbeatResult(true, cancel) { FinishedOwners = finishedOwners ?? [] };
     }
 
     public void Dispose()
