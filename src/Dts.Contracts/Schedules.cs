@@ -10,7 +10,7 @@ public static class ScheduleRoutes
 {
     /// <summary>POST a <see cref="ScheduleCreateRequest"/> (role client): 201 <see cref="ScheduleView"/>. GET: the caller's <see cref="ScheduleListResponse"/>.</summary>
     public const string Schedules = "/v1/schedules";
-    /// <summary>GET: <see cref="ScheduleView"/>. DELETE: 204.</summary>
+    /// <summary>GET: <see cref="ScheduleView"/>. DELETE: the deleted <see cref="ScheduleView"/>.</summary>
     public static string Schedule(string id) => $"/v1/schedules/{id}";
     /// <summary>POST (no body): <see cref="ScheduleView"/>.</summary>
     public static string SchedulePause(string id) => $"/v1/schedules/{id}/pause";
@@ -19,7 +19,7 @@ public static class ScheduleRoutes
 
     /// <summary>GET (administrator): every user's schedules, <c>?owner=</c> to filter.</summary>
     public const string AdminSchedules = "/v1/admin/schedules";
-    /// <summary>GET: <see cref="ScheduleView"/>. DELETE: 204.</summary>
+    /// <summary>GET: <see cref="ScheduleView"/>. DELETE: the deleted <see cref="ScheduleView"/>.</summary>
     public static string AdminSchedule(string id) => $"/v1/admin/schedules/{id}";
     public static string AdminSchedulePause(string id) => $"/v1/admin/schedules/{id}/pause";
     public static string AdminScheduleResume(string id) => $"/v1/admin/schedules/{id}/resume";

@@ -484,10 +484,11 @@ internal sealed partial class WriterSession : IDisposable
         foreach (var (id, cancelRequested) in _running)
         {
             if (!cancelRequested) continue;
-            // Listed by the worker: still running there, so it is told to stop. Not listed: the
-            // worker has already dropped it (after an earlier cancel list), so it ends cancelled now.
-            if (p.RunningJobIds.Contains(id, StringComparer.Ordinal)) cancel.Add(id);
-            else if (FinishDroppedCancel(id, p.WorkerId, p.Now) is { } owner) (finishedOwners ??= []).Add(owner);
+            cancel.Add(id);
+            // Not listed by the worker: it has dropped the job (after an earlier cancel list) or
+            // never started it, and will not report it; it ends cancelled now rather than running forever.
+            if (!p.RunningJobIds.Contains(id, StringComparer.Ordinal) && FinishDroppedCancel(id, p.WorkerId, p.Now) is { } owner)
+                (finishedOwners ??= []).Add(owner);
         }
         return new WorkerHeartbeatResult(true, cancel) { FinishedOwners = finishedOwners ?? [] };
     }

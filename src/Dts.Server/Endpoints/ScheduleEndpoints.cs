@@ -137,9 +137,11 @@ internal static class ScheduleEndpoints
     private static async Task DeleteAsync(ServerContext s, HttpContext ctx, string? owner)
     {
         var id = RouteId(ctx);
-        if (!await s.Store.ScheduleDeleteAsync(new ScheduleDeleteParams(id, owner), CancellationToken.None))
+        // Answers with the schedule as it was, so a script sees what it deleted.
+        var schedule = await s.Store.ScheduleGetAsync(new ScheduleGetParams(id, owner), ctx.RequestAborted);
+        if (schedule is null || !await s.Store.ScheduleDeleteAsync(new ScheduleDeleteParams(id, owner), CancellationToken.None))
             throw new DtsException(ErrorCodes.ScheduleNotFound, $"No schedule has the id '{id}'.");
-        ctx.Response.StatusCode = 204;
+        await Api.WriteAsync(ctx, 200, View(schedule), ScheduleJsonContext.Default.ScheduleView);
     }
 
     private static async Task SetPausedAsync(ServerContext s, HttpContext ctx, string? owner, bool paused)
