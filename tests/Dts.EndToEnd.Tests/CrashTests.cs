@@ -88,8 +88,7 @@ public sealed class CrashTests : IDisposable
         Assert.Equal(2, done.Attempts);
         Assert.Equal("finished", done.Result!.Value.GetString());
         Assert.Equal(2, await LinesAsync(runs)); // once on A, exactly once more on B
-        TestContext.Current.SendDiagnosticMessage($"SIGKILL re-queue: state left running after {requeued?.TotalSeconds:F2} s; succeeded on B after {rerunAt.TotalSeconds:F2} s (lease timeout {LeaseTimeoutSeconds} s)");
-        Console.WriteLine($"MEASURED requeue_seconds={requeued?.TotalSeconds:F2} succeeded_seconds={rerunAt.TotalSeconds:F2}");
+        Report($"SIGKILL: re-queued {requeued?.TotalSeconds:F2} s after the kill, succeeded on B after {rerunAt.TotalSeconds:F2} s (lease timeout {LeaseTimeoutSeconds} s, heartbeat 1 s)");
         Assert.NotNull(requeued);
         Assert.True(requeued < RequeueBound, $"re-queued after {requeued?.TotalSeconds:F2} s");
     }
@@ -189,7 +188,14 @@ public sealed class CrashTests : IDisposable
         var done = await client.WaitAsync(job.Id, TimeSpan.FromSeconds(30), Ct);
         Assert.Equal(JobState.Cancelled, done.State);
         await UntilAsync(() => Task.FromResult(processIds.All(pid => !IsAlive(pid))), TimeSpan.FromSeconds(10), "the command's processes are gone");
-        Console.WriteLine($"MEASURED cancel_to_cancelled_seconds={cancelledAt.Elapsed.TotalSeconds:F2}");
+        Report($"cancel: job cancelled and its processes gone {cancelledAt.Elapsed.TotalSeconds:F2} s after the cancel request");
+    }
+
+    /// <summary>Measured times: to the test output, and appended to dts-crash-measurements.txt in the temp directory for reports.</summary>
+    private static void Report(string line)
+    {
+        TestContext.Current.TestOutputHelper?.WriteLine(line);
+        File.AppendAllText(Path.Combine(Path.GetTempPath(), "dts-crash-measurements.txt"), $"{DateTimeOffset.UtcNow:O} {line}\n");
     }
 
     private static void Signal(string signal, int pid)
