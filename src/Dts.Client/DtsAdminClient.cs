@@ -218,6 +218,17 @@ public sealed class DtsAdminClient : IDisposable
     public Task<ScheduleView> DeleteScheduleAsync(string id, CancellationToken cancellationToken = default) =>
         _connection.SendAsync(HttpMethod.Delete, ScheduleRoutes.AdminSchedule(Escape(id)), ScheduleJsonContext.Default.ScheduleView, cancellationToken: cancellationToken);
 
+    // Per-function job defaults.
+
+    public Task<FunctionDefaultsView> GetFunctionDefaultsAsync(string function, CancellationToken cancellationToken = default) =>
+        _connection.SendAsync(HttpMethod.Get, FunctionDefaultsRoutes.Defaults(Escape(function)),
+            FunctionDefaultsJsonContext.Default.FunctionDefaultsView, cancellationToken: cancellationToken);
+
+    /// <summary>Replaces the function's defaults; a null field falls back to the server-wide default.</summary>
+    public Task<FunctionDefaultsView> SetFunctionDefaultsAsync(string function, FunctionDefaultsView defaults, CancellationToken cancellationToken = default) =>
+        _connection.SendAsync(HttpMethod.Put, FunctionDefaultsRoutes.Defaults(Escape(function)), defaults,
+            FunctionDefaultsJsonContext.Default.FunctionDefaultsView, FunctionDefaultsJsonContext.Default.FunctionDefaultsView, cancellationToken: cancellationToken);
+
     // A name or id is one path segment: escaping keeps a '/' or '?' in it from changing the route.
     private static string Escape(string segment)
     {

@@ -25,6 +25,7 @@ public sealed class ServerContext(
     public RetryPolicy RetryPolicy { get; } = retryPolicy;
     public ILoggerFactory LoggerFactory { get; } = loggerFactory;
     public Limits.SubmitLimiter Limiter { get; } = new(store, time);
+    public FunctionDefaultsCache FunctionDefaults { get; } = new(store, time, options.UserCacheTime);
 
     /// <summary>Cancelled when the server begins to stop, so long polls answer at once instead of holding shutdown.</summary>
     public CancellationToken Stopping { get; set; }

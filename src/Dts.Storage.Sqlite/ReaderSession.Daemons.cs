@@ -65,4 +65,17 @@ internal sealed partial class ReaderSession
             list.Add(new WorkerEventRecord(r.GetInt64(0), r.GetString(1), r.GetString(2), Sql.At(r.GetInt64(3)), r.IsDBNull(4) ? null : r.GetString(4)));
         return list;
     }
+
+    public async Task<FunctionDefaults?> FunctionDefaultsGetAsync(string function, CancellationToken cancellationToken)
+    {
+        await using var command = _connection.CreateCommand();
+        command.CommandText = "SELECT max_attempts, timeout_ms, retention_ms FROM function_defaults WHERE function = $function";
+        command.Parameters.AddWithValue("$function", function);
+        await using var r = await command.ExecuteReaderAsync(cancellationToken);
+        if (!await r.ReadAsync(cancellationToken)) return null;
+        return new FunctionDefaults(function,
+            r.IsDBNull(0) ? null : r.GetInt32(0),
+            r.IsDBNull(1) ? null : TimeSpan.FromMilliseconds(r.GetInt64(1)),
+            r.IsDBNull(2) ? null : TimeSpan.FromMilliseconds(r.GetInt64(2)));
+    }
 }

@@ -37,4 +37,10 @@ public sealed partial class SqliteJobStore
 
     public Task<int> JobPorterPurgeAsync(JobPorterPurgeParams p, CancellationToken cancellationToken) =>
         WriteAsync(static (s, a) => s.JobPorterPurge(a), p, cancellationToken);
+
+    public Task<FunctionDefaults?> FunctionDefaultsGetAsync(string function, CancellationToken cancellationToken) =>
+        ReadAsync(static (r, a, ct) => r.FunctionDefaultsGetAsync(a, ct), function, cancellationToken);
+
+    public Task FunctionDefaultsSetAsync(FunctionDefaultsSetParams p, CancellationToken cancellationToken) =>
+        WriteAsync(static (s, a) => s.FunctionDefaultsSet(a), p, cancellationToken);
 }

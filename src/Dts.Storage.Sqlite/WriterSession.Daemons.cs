@@ -287,6 +287,31 @@ internal sealed partial class WriterSession
         }
     }
 
+    public bool FunctionDefaultsSet(FunctionDefaultsSetParams p)
+    {
+        var d = p.Defaults;
+        using var command = _connection.CreateCommand();
+        if (d.MaxAttempts is null && d.Timeout is null && d.Retention is null)
+        {
+            command.CommandText = "DELETE FROM function_defaults WHERE function = $function";
+            command.Parameters.AddWithValue("$function", d.Function);
+        }
+        else
+        {
+            command.CommandText =
+                "INSERT INTO function_defaults (function, max_attempts, timeout_ms, retention_ms, updated_at) " +
+                "VALUES ($function, $max, $timeout, $retention, $now) ON CONFLICT (function) DO UPDATE SET " +
+                "max_attempts = excluded.max_attempts, timeout_ms = excluded.timeout_ms, retention_ms = excluded.retention_ms, updated_at = excluded.updated_at";
+            command.Parameters.AddWithValue("$function", d.Function);
+            command.Parameters.AddWithValue("$max", d.MaxAttempts is { } m ? m : DBNull.Value);
+            command.Parameters.AddWithValue("$timeout", d.Timeout is { } t ? Sql.Ms(t) : DBNull.Value);
+            command.Parameters.AddWithValue("$retention", d.Retention is { } r ? Sql.Ms(r) : DBNull.Value);
+            command.Parameters.AddWithValue("$now", Sql.Ms(p.Now));
+        }
+        command.ExecuteNonQuery();
+        return true;
+    }
+
     private void DisposeDaemons()
     {
         foreach (var command in new[]

@@ -253,4 +253,23 @@ public sealed class DaemonClockTests : IAsyncLifetime
         var results = await Flow.ResultsAsync(_client);
         Assert.Equal(waiting.Id, Assert.Single(results.Results).Id);
     }
+
+    [Fact]
+    public async Task FunctionDefaults_FillWhatASubmitLeavesOut_AndAnExplicitValueWins()
+    {
+        var stored = await _admin.CallAsync(HttpMethod.Put, FunctionDefaultsRoutes.Defaults("fd"), """{"max_attempts":7,"retention_seconds":120}""",
+            FunctionDefaultsJsonContext.Default.FunctionDefaultsView);
+        Assert.Equal(7, stored.MaxAttempts);
+
+        var byDefault = await Flow.GetAsync(_client, (await Flow.SubmitFnAsync(_client, "fd")).Id);
+        var explicitly = await Flow.GetAsync(_client, (await Flow.SubmitAsync(_client, """{"function":"fd","max_attempts":2}""")).Id);
+        var other = await Flow.GetAsync(_client, (await Flow.SubmitFnAsync(_client, "not-fd")).Id);
+
+        Assert.Equal((7, 120.0), (byDefault.MaxAttempts, byDefault.RetentionSeconds));
+        Assert.Equal(2, explicitly.MaxAttempts);
+        Assert.Equal(JobRules.DefaultMaxAttempts, other.MaxAttempts);
+
+        using var bad = await _admin.SendAsync(HttpMethod.Put, FunctionDefaultsRoutes.Defaults("fd"), """{"max_attempts":0}""");
+        await ResponseAssert.ProblemAsync(bad, ErrorCodes.InvalidField);
+    }
 }

@@ -15,6 +15,9 @@ internal static partial class AdminCommands
         new("schedule", "get", "schedule get ID [field ...]", "Show a schedule, or only the fields named.", ScheduleGetAsync),
         new("schedule", "pause", "schedule pause ID", "Stop a schedule from firing; its ticks are skipped while paused.", c => ScheduleSwitchAsync(c, pause: true)),
         new("schedule", "resume", "schedule resume ID", "Fire again from the next tick after now.", c => ScheduleSwitchAsync(c, pause: false)),
+        new("function", "defaults", "function defaults FUNCTION", "Show the job defaults of a function (max_attempts, timeout_seconds, retention_seconds).", FunctionDefaultsGetAsync),
+        new("function", "set", "function set FUNCTION [max_attempts=N] [timeout_seconds=S] [retention_seconds=S]",
+            "Change a function's job defaults, used when a submit leaves them out (none falls back to the server's).", FunctionDefaultsSetAsync),
         new("schedule", "delete", "schedule delete ID", "Delete a schedule; jobs it already made are kept.", ScheduleDeleteAsync),
     ];
 
@@ -55,5 +58,36 @@ internal static partial class AdminCommands
         c.OnlyKeys();
         var schedule = await c.Client.DeleteScheduleAsync(id, c.CancellationToken).ConfigureAwait(false);
         return AdminOutput.Message($"schedule {schedule.Id} of {schedule.Owner} deleted", ToObject(schedule, ScheduleJsonContext.Default.ScheduleView));
+    }
+
+    private static async Task<AdminOutput> FunctionDefaultsGetAsync(AdminCall c)
+    {
+        var function = c.Id("FUNCTION");
+        c.NoMorePositionals(1);
+        c.OnlyKeys();
+        var defaults = await c.Client.GetFunctionDefaultsAsync(function, c.CancellationToken).ConfigureAwait(false);
+        return Single(ToObject(defaults, FunctionDefaultsJsonContext.Default.FunctionDefaultsView), []);
+    }
+
+    private static async Task<AdminOutput> FunctionDefaultsSetAsync(AdminCall c)
+    {
+        var function = c.Id("FUNCTION");
+        c.NoMorePositionals(1);
+        c.OnlyKeys("max_attempts", "timeout_seconds", "retention_seconds");
+        if (c.Line.Options.Count == 0)
+            throw new AdminUsageException("function set needs at least one of max_attempts=, timeout_seconds=, retention_seconds=");
+        // The API replaces all three; keys not given keep their current value. 0 (or none) clears one.
+        var current = await c.Client.GetFunctionDefaultsAsync(function, c.CancellationToken).ConfigureAwait(false);
+        var attempts = c.Long("max_attempts");
+        var timeout = c.Double("timeout_seconds");
+        var retention = c.Double("retention_seconds");
+        var changed = new FunctionDefaultsView
+        {
+            MaxAttempts = attempts is null ? current.MaxAttempts : attempts == 0 ? null : (int)Math.Min(attempts.Value, int.MaxValue),
+            TimeoutSeconds = timeout is null ? current.TimeoutSeconds : timeout == 0 ? null : timeout,
+            RetentionSeconds = retention is null ? current.RetentionSeconds : retention == 0 ? null : retention,
+        };
+        var stored = await c.Client.SetFunctionDefaultsAsync(function, changed, c.CancellationToken).ConfigureAwait(false);
+        return Single(ToObject(stored, FunctionDefaultsJsonContext.Default.FunctionDefaultsView), []);
     }
 }

@@ -77,3 +77,12 @@ public sealed record JobTimeoutExpiredParams(DateTimeOffset Now, TimeSpan Grace,
 /// was acknowledged and the job finished more than <paramref name="AcknowledgedGrace"/> ago.
 /// </summary>
 public sealed record JobPorterPurgeParams(DateTimeOffset Now, TimeSpan AcknowledgedGrace, int BatchSize);
+
+/// <summary>
+/// Defaults of one function's jobs, applied when a submit (or a schedule's template) leaves the
+/// field out; null keeps the global default (<see cref="JobRules"/>).
+/// </summary>
+public sealed record FunctionDefaults(string Function, int? MaxAttempts, TimeSpan? Timeout, TimeSpan? Retention);
+
+/// <summary>Sets a function's defaults; all three null removes them.</summary>
+public sealed record FunctionDefaultsSetParams(FunctionDefaults Defaults, DateTimeOffset Now);

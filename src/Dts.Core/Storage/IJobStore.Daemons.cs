@@ -20,4 +20,8 @@ public partial interface IJobStore
     Task<JobRescueExpiredResult> JobTimeoutExpiredAsync(JobTimeoutExpiredParams p, CancellationToken cancellationToken);
     /// <summary>Returns how many jobs were deleted; a full batch means more may be waiting.</summary>
     Task<int> JobPorterPurgeAsync(JobPorterPurgeParams p, CancellationToken cancellationToken);
+
+    /// <summary>The function's job defaults, or null when it has none.</summary>
+    Task<FunctionDefaults?> FunctionDefaultsGetAsync(string function, CancellationToken cancellationToken);
+    Task FunctionDefaultsSetAsync(FunctionDefaultsSetParams p, CancellationToken cancellationToken);
 }

@@ -55,6 +55,7 @@ public sealed class CronDaemon(ServerContext server) : Daemon(server, "cron")
             template.UniqueKey = TickKey(schedule.Id, tick);
             template.RunAt = null;
             template.DelaySeconds = null;
+            await Server.FunctionDefaults.ApplyAsync(template, cancellationToken);
             job = JobRules.Normalize(template, schedule.Owner, now);
         }
         catch (Exception ex) when (ex is DtsException or JsonException)

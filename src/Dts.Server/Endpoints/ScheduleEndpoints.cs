@@ -31,6 +31,9 @@ internal static class ScheduleEndpoints
         app.MapPost("/v1/schedules/{id}/pause", Client((ctx, caller) => SetPausedAsync(s, ctx, caller.Name, paused: true)));
         app.MapPost("/v1/schedules/{id}/resume", Client((ctx, caller) => SetPausedAsync(s, ctx, caller.Name, paused: false)));
 
+        app.MapGet("/v1/admin/functions/{function}/defaults", Admin((ctx, _) => DefaultsGetAsync(s, ctx)));
+        app.MapPut("/v1/admin/functions/{function}/defaults", Admin((ctx, caller) => DefaultsSetAsync(s, ctx, caller)));
+
         app.MapGet(ScheduleRoutes.AdminSchedules, Admin((ctx, _) => ListAsync(s, ctx, OwnerQuery(ctx))));
         app.MapGet("/v1/admin/schedules/{id}", Admin((ctx, _) => GetAsync(s, ctx, null)));
         app.MapDelete("/v1/admin/schedules/{id}", Admin((ctx, _) => DeleteAsync(s, ctx, null)));
@@ -159,5 +162,50 @@ internal static class ScheduleEndpoints
             ?? throw new DtsException(ErrorCodes.ScheduleNotFound, $"No schedule has the id '{id}'.");
         if (!paused) s.Signals.Scheduled();
         await Api.WriteAsync(ctx, 200, View(updated), ScheduleJsonContext.Default.ScheduleView);
+    }
+
+    // Per-function job defaults: here because schedules' jobs use them as submits do.
+
+    private static string RouteFunction(HttpContext ctx)
+    {
+        var function = ctx.Request.RouteValues["function"] as string;
+        if (!JobRules.IsValidFunctionName(function))
+            throw new DtsException(ErrorCodes.InvalidField, $"'{function}' is not a valid function name.", "function");
+        return function!;
+    }
+
+    private static FunctionDefaultsView View(string function, FunctionDefaults? d) => new()
+    {
+        Function = function,
+        MaxAttempts = d?.MaxAttempts,
+        TimeoutSeconds = d?.Timeout?.TotalSeconds,
+        RetentionSeconds = d?.Retention?.TotalSeconds,
+    };
+
+    private static async Task DefaultsGetAsync(ServerContext s, HttpContext ctx)
+    {
+        var function = RouteFunction(ctx);
+        var defaults = await s.Store.FunctionDefaultsGetAsync(function, ctx.RequestAborted);
+        await Api.WriteAsync(ctx, 200, View(function, defaults), FunctionDefaultsJsonContext.Default.FunctionDefaultsView);
+    }
+
+    private static async Task DefaultsSetAsync(ServerContext s, HttpContext ctx, Caller caller)
+    {
+        var function = RouteFunction(ctx);
+        var r = RequestBody.Parse(caller.Body, FunctionDefaultsJsonContext.Default.FunctionDefaultsView);
+        if (r.Function is not null && r.Function != function)
+            throw new DtsException(ErrorCodes.InvalidField, $"'function' is '{r.Function}' but the path names '{function}'; leave it out.", "function");
+        // The same limits a submit meets, checked by the submit rules on a probe job.
+        JobRules.Normalize(new SubmitJobRequest
+        {
+            Function = function, MaxAttempts = r.MaxAttempts, TimeoutSeconds = r.TimeoutSeconds, RetentionSeconds = r.RetentionSeconds,
+        }, caller.Name, s.Time.GetUtcNow());
+        var defaults = new FunctionDefaults(function, r.MaxAttempts,
+            r.TimeoutSeconds is { } t ? TimeSpan.FromSeconds(t) : null,
+            r.RetentionSeconds is { } ret ? TimeSpan.FromSeconds(ret) : null);
+        await s.Store.FunctionDefaultsSetAsync(new FunctionDefaultsSetParams(defaults, s.Time.GetUtcNow()), CancellationToken.None);
+        s.FunctionDefaults.Forget(function);
+        await Api.WriteAsync(ctx, 200, View(function, defaults.MaxAttempts is null && defaults.Timeout is null && defaults.Retention is null ? null : defaults),
+            FunctionDefaultsJsonContext.Default.FunctionDefaultsView);
     }
 }

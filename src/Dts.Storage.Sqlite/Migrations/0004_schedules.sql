@@ -43,3 +43,12 @@ CREATE INDEX jobs_deadline ON jobs (deadline_at) WHERE state = 'running' AND dea
 
 -- The porter deletes finished jobs whose result was acknowledged or expired, oldest first.
 CREATE INDEX jobs_finished ON jobs (finished_at) WHERE state IN ('succeeded', 'dead', 'cancelled');
+
+-- Per-function job defaults, used when a submit leaves the field out; NULL keeps the global default.
+CREATE TABLE function_defaults (
+    function      TEXT    PRIMARY KEY,
+    max_attempts  INTEGER,
+    timeout_ms    INTEGER,
+    retention_ms  INTEGER,
+    updated_at    INTEGER NOT NULL
+);
