@@ -207,6 +207,38 @@ public sealed class DtsAdminClient : IDisposable
     public Task<QueueView> ResumeQueueAsync(string function, CancellationToken cancellationToken = default) =>
         _connection.SendAsync(HttpMethod.Post, AdminRoutes.QueueResume(Escape(function)), AdminJsonContext.Default.QueueView, cancellationToken: cancellationToken);
 
+    // Schedules (every user's).
+
+    /// <summary>Every user's recurring schedules, or one owner's.</summary>
+    public Task<ScheduleListResponse> ListSchedulesAsync(string? owner = null, CancellationToken cancellationToken = default) =>
+        _connection.SendAsync(HttpMethod.Get, ScheduleRoutes.AdminSchedules + (owner is null ? "" : "?owner=" + Uri.EscapeDataString(owner)),
+            ScheduleJsonContext.Default.ScheduleListResponse, cancellationToken: cancellationToken);
+
+    public Task<ScheduleView> GetScheduleAsync(string id, CancellationToken cancellationToken = default) =>
+        _connection.SendAsync(HttpMethod.Get, ScheduleRoutes.AdminSchedule(Escape(id)), ScheduleJsonContext.Default.ScheduleView, cancellationToken: cancellationToken);
+
+    public Task<ScheduleView> PauseScheduleAsync(string id, CancellationToken cancellationToken = default) =>
+        _connection.SendAsync(HttpMethod.Post, ScheduleRoutes.AdminSchedulePause(Escape(id)), ScheduleJsonContext.Default.ScheduleView, cancellationToken: cancellationToken);
+
+    /// <summary>Resumes from the next tick after now; ticks that passed while paused are skipped.</summary>
+    public Task<ScheduleView> ResumeScheduleAsync(string id, CancellationToken cancellationToken = default) =>
+        _connection.SendAsync(HttpMethod.Post, ScheduleRoutes.AdminScheduleResume(Escape(id)), ScheduleJsonContext.Default.ScheduleView, cancellationToken: cancellationToken);
+
+    /// <summary>Deletes a schedule and returns it as it was; jobs it already made are kept.</summary>
+    public Task<ScheduleView> DeleteScheduleAsync(string id, CancellationToken cancellationToken = default) =>
+        _connection.SendAsync(HttpMethod.Delete, ScheduleRoutes.AdminSchedule(Escape(id)), ScheduleJsonContext.Default.ScheduleView, cancellationToken: cancellationToken);
+
+    // Per-function job defaults.
+
+    public Task<FunctionDefaultsView> GetFunctionDefaultsAsync(string function, CancellationToken cancellationToken = default) =>
+        _connection.SendAsync(HttpMethod.Get, FunctionDefaultsRoutes.Defaults(Escape(function)),
+            FunctionDefaultsJsonContext.Default.FunctionDefaultsView, cancellationToken: cancellationToken);
+
+    /// <summary>Replaces the function's defaults; a null field falls back to the server-wide default.</summary>
+    public Task<FunctionDefaultsView> SetFunctionDefaultsAsync(string function, FunctionDefaultsView defaults, CancellationToken cancellationToken = default) =>
+        _connection.SendAsync(HttpMethod.Put, FunctionDefaultsRoutes.Defaults(Escape(function)), defaults,
+            FunctionDefaultsJsonContext.Default.FunctionDefaultsView, FunctionDefaultsJsonContext.Default.FunctionDefaultsView, cancellationToken: cancellationToken);
+
     // A name or id is one path segment: escaping keeps a '/' or '?' in it from changing the route.
     private static string Escape(string segment)
     {

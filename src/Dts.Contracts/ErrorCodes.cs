@@ -35,6 +35,7 @@ public static class ErrorCodes
     public static readonly ErrorCode WorkerNotFound = new("worker_not_found", 404, "No such worker; register again.");
     public static readonly ErrorCode UserNotFound = new("user_not_found", 404, "No such user.");
     public static readonly ErrorCode RouteNotFound = new("route_not_found", 404, "No such endpoint.");
+    public static readonly ErrorCode ScheduleNotFound = new("schedule_not_found", 404, "No such schedule.");
     public static readonly ErrorCode MethodNotAllowed = new("method_not_allowed", 405, "This endpoint does not accept this method.");
 
     // 409: the request conflicts with the job's current state.
@@ -42,6 +43,7 @@ public static class ErrorCodes
     public static readonly ErrorCode JobFinished = new("job_finished", 409, "The job has already finished.");
     public static readonly ErrorCode JobNotRetryable = new("job_not_retryable", 409, "Only dead, cancelled or awaiting-retry jobs can be retried.");
     public static readonly ErrorCode UserExists = new("user_exists", 409, "A user with this name exists already.");
+    public static readonly ErrorCode ScheduleExists = new("schedule_exists", 409, "A schedule with this id exists already.");
 
     // 429 and 5xx
     public static readonly ErrorCode RateLimited = new("rate_limited", 429, "Too many requests; retry after the Retry-After interval.");
@@ -56,6 +58,7 @@ public static class ErrorCodes
         Forbidden, FunctionNotAllowed,
         JobNotFound, WorkerNotFound, UserNotFound, RouteNotFound, MethodNotAllowed,
         StaleLease, JobFinished, JobNotRetryable, UserExists,
+        ScheduleNotFound, ScheduleExists,
         RateLimited, QueueLimit, ShuttingDown, Internal,
     ];
 }

@@ -97,6 +97,10 @@ public sealed class DtsServer : IAsyncDisposable
             builder.Services.AddHostedService<NonceSweepDaemon>();
             builder.Services.AddHostedService<Notifications.AlertMailer>();
             builder.Services.AddHostedService<Notifications.AlertWatchDaemon>();
+            builder.Services.AddHostedService<StethoscopeDaemon>();
+            builder.Services.AddHostedService<TimeoutDaemon>();
+            builder.Services.AddHostedService<PorterDaemon>();
+            builder.Services.AddHostedService<CronDaemon>();
 
             var app = builder.Build();
             var context = app.Services.GetRequiredService<ServerContext>();
@@ -209,6 +213,7 @@ public sealed class DtsServer : IAsyncDisposable
         WorkerEndpoints.Map(app, s);
         AdminEndpoints.Map(app, s);
         LogEndpoints.Map(app, s);
+        ScheduleEndpoints.Map(app, s);
     }
 
     /// <summary>On an empty store, creates user 'admin' and writes its secret to a file only this OS user can read.</summary>

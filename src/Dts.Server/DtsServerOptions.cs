@@ -95,6 +95,21 @@ public sealed class DtsServerOptions
     /// <summary>Alert when a function has more than this many queued jobs; null (default) never alerts on backlog.</summary>
     public long? BacklogAlertThreshold { get; set; }
 
+    /// <summary>How long past its timeout a running job may still run before the server fails it (the worker should have stopped it first): 5 seconds.</summary>
+    public TimeSpan TimeoutGrace { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How often the server looks for running jobs past their timeout: 1 second.</summary>
+    public TimeSpan TimeoutInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How often the porter looks for results to delete: 30 seconds (at once again after a full batch).</summary>
+    public TimeSpan PorterInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Most jobs the porter deletes in one transaction: 500.</summary>
+    public int PorterBatchSize { get; set; } = 500;
+
+    /// <summary>How long a finished job stays after its result was acknowledged (for admin look-ups): 1 hour. Unacknowledged results stay for their retention.</summary>
+    public TimeSpan AcknowledgedResultGrace { get; set; } = TimeSpan.FromHours(1);
+
     public string ResolvedStorePath => StorePath ?? Path.Combine(DataDirectory, "dts.db");
     public string ResolvedKeyFile => KeyFile ?? Path.Combine(DataDirectory, Dts.Core.Security.SecretKeyFile.DefaultFileName);
     public string ResolvedAdminSecretFile => AdminSecretFile ?? Path.Combine(DataDirectory, "admin.secret");

@@ -36,4 +36,19 @@ internal static partial class Log
 
     [LoggerMessage(11, LogLevel.Error, "The alert mailer failed; it carries on with the next alerts")]
     public static partial void AlertMailerFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(20, LogLevel.Warning, "Worker {WorkerId} ({Name}, user {User}) is lost: no heartbeat since {LastHeartbeat:O}; {Released} job(s) released")]
+    public static partial void WorkerLost(ILogger logger, string workerId, string name, string user, DateTimeOffset lastHeartbeat, int released);
+
+    [LoggerMessage(21, LogLevel.Information, "Timed out running jobs: {Retried} to be retried, {Dead} dead")]
+    public static partial void TimedOut(ILogger logger, int retried, int dead);
+
+    [LoggerMessage(22, LogLevel.Debug, "Porter deleted {Count} finished jobs")]
+    public static partial void Purged(ILogger logger, int count);
+
+    [LoggerMessage(23, LogLevel.Error, "Schedule {ScheduleId} cannot make its job and was paused")]
+    public static partial void ScheduleBroken(ILogger logger, Exception exception, string scheduleId);
+
+    [LoggerMessage(24, LogLevel.Information, "Schedule {ScheduleId} missed ticks from {Missed:O}; fired the latest, {Tick:O}, once")]
+    public static partial void TicksSkipped(ILogger logger, string scheduleId, DateTimeOffset missed, DateTimeOffset tick);
 }

@@ -29,6 +29,7 @@ public sealed class ServerContext(
 
     /// <summary>Where alerts are raised; never blocks, the mailer sends them in the background.</summary>
     public Notifications.AlertQueue Alerts { get; } = new();
+    public FunctionDefaultsCache FunctionDefaults { get; } = new(store, time, options.UserCacheTime);
 
     /// <summary>Cancelled when the server begins to stop, so long polls answer at once instead of holding shutdown.</summary>
     public CancellationToken Stopping { get; set; }

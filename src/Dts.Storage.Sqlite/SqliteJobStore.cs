@@ -14,7 +14,7 @@ namespace Dts.Storage.Sqlite;
 /// alone. Reads use a small pool of separate connections, which WAL lets run beside the writer.
 /// Call <see cref="MigrateAsync"/> once before use; dispose to drain pending writes and close the file.
 /// </summary>
-public sealed class SqliteJobStore : IJobStore
+public sealed partial class SqliteJobStore : IJobStore
 {
     private readonly SqliteStoreOptions _options;
     private readonly ISecretCipher _cipher;

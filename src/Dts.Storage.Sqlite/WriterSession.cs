@@ -64,7 +64,9 @@ internal sealed partial class WriterSession : IDisposable
         _leaseCandidates = Sql.Command(connection, LeaseCandidatesSql, "$function", "$max");
         _leaseOne = Sql.Command(connection,
             "UPDATE jobs SET state = 'running', lease_token = $token, lease_expires_at = $expires, worker_id = $worker, " +
-            "attempts = attempts + 1, started_at = coalesce(started_at, $now), updated_at = $now " +
+            "attempts = attempts + 1, started_at = coalesce(started_at, $now), updated_at = $now, " +
+            // The attempt's hard deadline, enforced by the timeout sweeper (0004_schedules.sql).
+            "deadline_at = CASE WHEN timeout_ms IS NULL THEN NULL ELSE $now + timeout_ms END " +
             $"WHERE seq = $seq AND state = 'queued' RETURNING {Sql.JobColumns}",
             "$token", "$expires", "$worker", "$now", "$seq");
 
@@ -117,7 +119,7 @@ internal sealed partial class WriterSession : IDisposable
             "INSERT OR REPLACE INTO workers (id, owner, name, functions_json, concurrency, registered_at, last_heartbeat_at) " +
             "VALUES ($id, $owner, $name, $functions, $concurrency, $now, $now)",
             "$id", "$owner", "$name", "$functions", "$concurrency", "$now");
-        _workerTouch = Sql.Command(connection, "UPDATE workers SET last_heartbeat_at = $now WHERE id = $id", "$now", "$id");
+        _workerTouch = Sql.Command(connection, "UPDATE workers SET last_heartbeat_at = $now, lost_at = NULL WHERE id = $id", "$now", "$id");
         _extendLeases = Sql.Command(connection,
             "UPDATE jobs SET lease_expires_at = $expires WHERE worker_id = $worker AND state = 'running'",
             "$expires", "$worker");
@@ -190,7 +192,7 @@ internal sealed partial class WriterSession : IDisposable
 
     public IReadOnlyList<JobRecord> JobLease(JobLeaseParams p)
     {
-        if (p.Max <= 0 || p.Functions.Count == 0 || IsDraining(p.WorkerId)) return [];
+        if (p.Max <= 0 || p.Functions.Count == 0 || IsDraining(p.WorkerId) || IsSilent(p.WorkerId, p.Now - p.LeaseDuration, p.RequestedAt ?? p.Now)) return [];
         _candidates.Clear();
         _functionSet.Clear();
         foreach (var function in p.Functions)
@@ -483,11 +485,17 @@ internal sealed partial class WriterSession : IDisposable
         {
             if (!_running.ContainsKey(id)) cancel.Add(id);
         }
+        List<string>? finishedOwners = null;
         foreach (var (id, cancelRequested) in _running)
         {
-            if (cancelRequested) cancel.Add(id);
+            if (!cancelRequested) continue;
+            cancel.Add(id);
+            // Not listed by the worker: it has dropped the job (after an earlier cancel list) or
+            // never started it, and will not report it; it ends cancelled now rather than running forever.
+            if (!p.RunningJobIds.Contains(id, StringComparer.Ordinal) && FinishDroppedCancel(id, p.WorkerId, p.Now) is { } owner)
+                (finishedOwners ??= []).Add(owner);
         }
-        return new WorkerHeartbeatResult(true, cancel);
+        return new WorkerHeartbeatResult(true, cancel) { FinishedOwners = finishedOwners ?? [] };
     }
 
     public void Dispose()
@@ -504,6 +512,7 @@ internal sealed partial class WriterSession : IDisposable
         }
         DisposeAdmin();
         DisposeLogs();
+        DisposeDaemons();
         _connection.Dispose();
     }
 }

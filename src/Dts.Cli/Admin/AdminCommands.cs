@@ -131,7 +131,7 @@ internal sealed record AdminCall(AdminLine Line, DtsAdminClient Client, TimeProv
 /// The console's command table: every <c>&lt;module&gt; &lt;action&gt;</c>, mapped to an admin client call and
 /// to an <see cref="AdminOutput"/>. Field names are the API's JSON names (<c>max_queued</c>, <c>created_at</c>).
 /// </summary>
-internal static class AdminCommands
+internal static partial class AdminCommands
 {
     private static readonly IReadOnlyList<string> UserFields = FieldsOf(AdminJsonContext.Default.UserView);
     private static readonly IReadOnlyList<string> WorkerFields = FieldsOf(AdminJsonContext.Default.WorkerView);
@@ -145,7 +145,7 @@ internal static class AdminCommands
 
     private static readonly JsonElement JsonNull = JsonValues.Parse("null");
 
-    public static IReadOnlyList<string> Modules { get; } = ["user", "worker", "function", "job", "queue", "help"];
+    public static IReadOnlyList<string> Modules { get; } = ["user", "worker", "function", "job", "queue", "schedule", "help"];
 
     public static IReadOnlyList<AdminAction> Actions { get; } =
     [
@@ -171,6 +171,7 @@ internal static class AdminCommands
         new("queue", "list", "queue list [field ...]", "Show each function's queue: paused or not, jobs queued.", QueueListAsync),
         new("queue", "pause", "queue pause FUNCTION", "Stop giving this function's jobs to workers; submits still queue.", c => QueueSwitchAsync(c, pause: true)),
         new("queue", "resume", "queue resume FUNCTION", "Give this function's jobs to workers again.", c => QueueSwitchAsync(c, pause: false)),
+        .. ScheduleActions,
         new("help", "", "help [module]", "List modules and actions, or one module's actions.", c => Task.FromResult(Help(c.Line))),
     ];
 

@@ -5,7 +5,7 @@ namespace Dts.Core.Storage;
 /// caller may acknowledge it to a client at once. Implementations pass the storage contract suite
 /// in tests/Dts.Testing.
 /// </summary>
-public interface IJobStore : IAsyncDisposable
+public partial interface IJobStore : IAsyncDisposable
 {
     /// <summary>For people: the kind of store and where it is (never a password).</summary>
     string Description { get; }

@@ -11,7 +11,15 @@ public sealed record JobInsertResult(string Id, Contracts.JobState State, bool C
 public sealed record JobGetParams(string Id);
 
 /// <summary>Leases up to <paramref name="Max"/> queued jobs of the given functions, best priority first, then oldest.</summary>
-public sealed record JobLeaseParams(string WorkerId, IReadOnlyList<string> Functions, int Max, DateTimeOffset Now, TimeSpan LeaseDuration);
+public sealed record JobLeaseParams(string WorkerId, IReadOnlyList<string> Functions, int Max, DateTimeOffset Now, TimeSpan LeaseDuration)
+{
+    /// <summary>
+    /// When the worker's lease request arrived (default: <see cref="Now"/>). A worker that has sent
+    /// neither a heartbeat nor this request within <see cref="LeaseDuration"/> is leased nothing:
+    /// it is frozen, and its jobs are being taken back from it.
+    /// </summary>
+    public DateTimeOffset? RequestedAt { get; init; }
+}
 
 public enum JobReportKind { Progress, Succeed, Fail }
 
@@ -76,4 +84,8 @@ public sealed record WorkerUpsertParams(string Id, string Owner, string Name, IR
 public sealed record WorkerHeartbeatParams(string WorkerId, IReadOnlyList<string> RunningJobIds, DateTimeOffset Now, DateTimeOffset LeaseExpiresAt);
 
 /// <summary>Jobs the worker must stop: cancel requested, or not leased to it any more. Null when the worker is unknown.</summary>
-public sealed record WorkerHeartbeatResult(bool Found, IReadOnlyList<string> Cancel);
+public sealed record WorkerHeartbeatResult(bool Found, IReadOnlyList<string> Cancel)
+{
+    /// <summary>Owners of jobs this heartbeat ended as cancelled (the worker had dropped them); their result waiters are woken.</summary>
+    public IReadOnlyList<string> FinishedOwners { get; init; } = [];
+}

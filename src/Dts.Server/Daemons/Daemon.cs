@@ -5,10 +5,18 @@ namespace Dts.Server.Daemons;
 
 /// <summary>
 /// The base of the server's background services: runs <see cref="RunOnceAsync"/> in a loop, sleeps
-/// for the interval it returns (or until woken), and survives failures with a capped backoff.
-/// A daemon marked <see cref="LeaderOnly"/> must run on one server at a time; with the SQLite store
-/// there is only one server, so it is always the leader.
+/// for the interval it returns (or until woken), and survives failures with a capped backoff. It
+/// starts and stops with the host, and keeps counters (passes, failures, items handled, last pass)
+/// that tests and operators read.
 /// </summary>
+/// <remarks>
+/// <see cref="LeaderOnly"/> marks work that must not run on two servers at once (firing cron ticks,
+/// rescuing leases, declaring workers lost, purging). Its contract: a leader-only daemon may rely
+/// on being the only one doing its work at any moment, but every operation it does must still be a
+/// single store transaction that is safe to repeat, because leadership can move between two passes.
+/// With the SQLite store there is exactly one server, so it is always the leader; a PostgreSQL store
+/// will take an advisory lock before each pass and skip the pass when another server holds it.
+/// </remarks>
 public abstract class Daemon(ServerContext server, string name) : BackgroundService
 {
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
@@ -21,6 +29,23 @@ public abstract class Daemon(ServerContext server, string name) : BackgroundServ
     /// <summary>How many passes have completed; for tests and metrics.</summary>
     public long Passes => Interlocked.Read(ref _passes);
     private long _passes;
+
+    /// <summary>How many passes threw (and were retried after a backoff).</summary>
+    public long Failures => Interlocked.Read(ref _failures);
+    private long _failures;
+
+    /// <summary>How many items (jobs, workers, ticks) the daemon has acted on; each daemon says what it counts.</summary>
+    public long Items => Interlocked.Read(ref _items);
+    private long _items;
+
+    /// <summary>When the last pass completed, on the server's clock; null before the first.</summary>
+    public DateTimeOffset? LastPassAt { get; private set; }
+
+    /// <summary>Adds to <see cref="Items"/>.</summary>
+    protected void Count(long items)
+    {
+        if (items > 0) Interlocked.Add(ref _items, items);
+    }
 
     /// <summary>Does one pass of work and says how long to sleep before the next.</summary>
     protected abstract Task<TimeSpan> RunOnceAsync(CancellationToken cancellationToken);
@@ -39,6 +64,7 @@ public abstract class Daemon(ServerContext server, string name) : BackgroundServ
             {
                 sleep = await RunOnceAsync(stoppingToken);
                 Interlocked.Increment(ref _passes);
+                LastPassAt = Server.Time.GetUtcNow();
                 backoff = TimeSpan.FromMilliseconds(100);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -47,6 +73,7 @@ public abstract class Daemon(ServerContext server, string name) : BackgroundServ
             }
             catch (Exception ex)
             {
+                Interlocked.Increment(ref _failures);
                 Log.DaemonFailed(_logger, ex, Name, backoff);
                 sleep = backoff;
                 backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));

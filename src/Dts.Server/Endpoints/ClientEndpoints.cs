@@ -23,6 +23,7 @@ internal static class ClientEndpoints
     private static async Task SubmitOneAsync(ServerContext s, HttpContext ctx, Http.Caller caller)
     {
         var request = Http.RequestBody.Parse(caller.Body, DtsJsonContext.Default.SubmitJobRequest);
+        await s.FunctionDefaults.ApplyAsync(request, ctx.RequestAborted);
         var now = s.Time.GetUtcNow();
         var job = JobRules.Normalize(request, caller.Name, now);
         await Limits.SubmitGate.CheckAsync(s, ctx, caller.User, 1);
@@ -39,6 +40,7 @@ internal static class ClientEndpoints
         if (request.Jobs is null) throw new DtsException(ErrorCodes.MissingField, "'jobs' is required: an array of jobs to submit.", "jobs");
         if (request.Jobs.Count is 0 or > ApiRoutes.MaxBatch)
             throw new DtsException(ErrorCodes.InvalidField, $"'jobs' must hold 1 to {ApiRoutes.MaxBatch} jobs.", "jobs");
+        foreach (var r in request.Jobs) await s.FunctionDefaults.ApplyAsync(r, ctx.RequestAborted);
         var now = s.Time.GetUtcNow();
         // Validate every job before storing any: a batch is accepted whole or refused whole.
         var jobs = new NewJob[request.Jobs.Count];

@@ -81,6 +81,7 @@ internal static class WorkerEndpoints
         var expires = now + s.Options.LeaseTimeout;
         var result = await s.Store.WorkerHeartbeatAsync(new WorkerHeartbeatParams(worker.Id, running, now, expires), CancellationToken.None);
         if (!result.Found) throw new DtsException(ErrorCodes.WorkerNotFound, $"No worker has the id '{worker.Id}'; register again.");
+        foreach (var owner in result.FinishedOwners) s.Signals.ResultsReady(owner);
         await Api.WriteAsync(ctx, 200, new HeartbeatResponse { Cancel = [.. result.Cancel], LeaseExpiresAt = expires }, DtsJsonContext.Default.HeartbeatResponse);
     }
 
@@ -105,8 +106,10 @@ internal static class WorkerEndpoints
         }
 
         // Once the store has leased jobs they must reach the worker, so the request's token is not passed to the store.
+        // The request's arrival is a sign of life; a long poll outliving the lease timeout with no heartbeat since is not.
+        var requestedAt = s.Time.GetUtcNow();
         var jobs = await s.LongPollAsync(() => s.Signals.JobsReadyTicket(functions),
-            now => s.Store.JobLeaseAsync(new JobLeaseParams(worker.Id, functions, max, now, s.Options.LeaseTimeout), CancellationToken.None),
+            now => s.Store.JobLeaseAsync(new JobLeaseParams(worker.Id, functions, max, now, s.Options.LeaseTimeout) { RequestedAt = requestedAt }, CancellationToken.None),
             TimeSpan.FromSeconds(waitSeconds), ctx.RequestAborted);
         var leased = new List<LeasedJob>(jobs.Count);
         foreach (var j in jobs) leased.Add(j.ToLeased());
