@@ -6,7 +6,7 @@ namespace Dts.Server.Daemons;
 /// <summary>
 /// Listens for worker heartbeats: a worker silent for the lease timeout is declared lost, its
 /// running jobs are released at once (queued again with the attempt counted, or dead when none is
-/// left), and a <c>lost</c> event is recorded in <c>worker_events</c>. The worker's own heartbeat,
+/// left), a <c>lost</c> event is recorded in <c>worker_events</c>, and a "worker lost" alert is raised. The worker's own heartbeat,
 /// should it come back, clears the mark and lists the released jobs in its <c>cancel</c> answer;
 /// its old lease tokens get 409 stale_lease. Counts lost workers in <see cref="Daemon.Items"/>.
 /// </summary>
@@ -26,6 +26,7 @@ public sealed class StethoscopeDaemon(ServerContext server) : Daemon(server, "st
         foreach (var w in result.Lost)
         {
             Log.WorkerLost(_logger, w.Id, w.Name, w.Owner, w.LastHeartbeatAt, w.Released);
+            Server.Alerts.WorkerLost(w.Id, w.Name, w.Owner, w.LastHeartbeatAt, now);
             Interlocked.Add(ref _released, w.Released);
         }
         Count(result.Lost.Count);

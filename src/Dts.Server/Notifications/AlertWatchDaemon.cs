@@ -5,22 +5,19 @@ using Dts.Server.Daemons;
 namespace Dts.Server.Notifications;
 
 /// <summary>
-/// Looks every <see cref="DtsServerOptions.AlertCheckInterval"/> for workers that went silent and
-/// functions whose queue passed <see cref="DtsServerOptions.BacklogAlertThreshold"/>, and raises alerts.
+/// Looks every <see cref="DtsServerOptions.AlertCheckInterval"/> for functions whose queue passed
+/// <see cref="DtsServerOptions.BacklogAlertThreshold"/>, and raises alerts. (Lost workers are
+/// alerted by the stethoscope, which declares them lost.)
 /// A backlog alert fires when the queue passes the threshold and again only after it has fallen to
 /// half of it, so a queue hovering at the line does not alert on every pass.
 /// </summary>
 public sealed class AlertWatchDaemon(ServerContext server) : Daemon(server, "alert-watch")
 {
-    private readonly ILostWorkerDetector _detector = new HeartbeatAgeLostWorkerDetector(server.Store, server.Options.LeaseTimeout);
     private readonly HashSet<string> _backlogged = new(StringComparer.Ordinal);
 
     protected override async Task<TimeSpan> RunOnceAsync(CancellationToken cancellationToken)
     {
         var now = Server.Time.GetUtcNow();
-        foreach (var w in await _detector.FindNewlyLostAsync(now, cancellationToken))
-            Server.Alerts.WorkerLost(w.Id, w.Name, w.Owner, w.LastHeartbeatAt, now);
-
         if (Server.Options.BacklogAlertThreshold is { } threshold)
         {
             var stats = await Server.Store.FunctionStatsAsync(new FunctionStatsParams(now - Server.Options.LeaseTimeout), cancellationToken);
