@@ -5,25 +5,10 @@ using Dts.Core.Storage;
 namespace Dts.Storage.Sqlite.Tests;
 
 /// <summary>The job_logs table: who may append, the per-job cap, reading in order, deletion with the job.</summary>
-public sealed class JobLogStoreTests : IAsyncLifetime
+public sealed class JobLogStoreTests : SqliteStoreTest
 {
     private static readonly DateTimeOffset T0 = DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_000_000);
-    private readonly string _path = TempDatabase.NewPath();
-    private SqliteJobStore _store = null!;
 
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    public async ValueTask InitializeAsync()
-    {
-        _store = new SqliteJobStore(TempDatabase.Options(_path));
-        await _store.MigrateAsync(Ct);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _store.DisposeAsync();
-        TempDatabase.Delete(_path);
-    }
 
     private async Task<JobRecord> LeasedJobAsync(string function, string worker = "w1", int maxAttempts = 3)
     {

@@ -7,25 +7,10 @@ using Microsoft.Data.Sqlite;
 namespace Dts.Storage.Sqlite.Tests;
 
 /// <summary>Secrets encrypted at rest in the SQLite file, and the table of used nonces.</summary>
-public sealed class SecretAndNonceStoreTests : IAsyncLifetime
+public sealed class SecretAndNonceStoreTests : SqliteStoreTest
 {
     private static readonly DateTimeOffset T0 = DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_000_000);
-    private readonly string _path = TempDatabase.NewPath();
-    private SqliteJobStore _store = null!;
 
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    public async ValueTask InitializeAsync()
-    {
-        _store = new SqliteJobStore(TempDatabase.Options(_path));
-        await _store.MigrateAsync(Ct);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _store.DisposeAsync();
-        TempDatabase.Delete(_path);
-    }
 
     [Fact]
     public void Constructor_WithoutCipher_IsRefused()

@@ -5,26 +5,11 @@ using Dts.Core.Storage;
 namespace Dts.Storage.Sqlite.Tests;
 
 /// <summary>The daemons' store operations: cron firing, lost workers, timeouts, the porter.</summary>
-public sealed class SqliteDaemonStoreTests : IAsyncLifetime
+public sealed class SqliteDaemonStoreTests : SqliteStoreTest
 {
     private static readonly DateTimeOffset T0 = DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_000_000);
     private static readonly TimeSpan Lease = TimeSpan.FromSeconds(15);
-    private readonly string _path = TempDatabase.NewPath();
-    private SqliteJobStore _store = null!;
 
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    public async ValueTask InitializeAsync()
-    {
-        _store = new SqliteJobStore(TempDatabase.Options(_path));
-        await _store.MigrateAsync(Ct);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _store.DisposeAsync();
-        TempDatabase.Delete(_path);
-    }
 
     private static NewJob Job(string function = "f", string? key = null, TimeSpan? timeout = null, TimeSpan? retention = null, int maxAttempts = 3) => new()
     {

@@ -6,27 +6,12 @@ using Microsoft.Data.Sqlite;
 namespace Dts.Storage.Sqlite.Tests;
 
 /// <summary>Behaviour particular to the SQLite store: schema, group commit, query plans.</summary>
-public sealed class SqliteJobStoreTests : IAsyncLifetime
+public sealed class SqliteJobStoreTests : SqliteStoreTest
 {
     private static readonly DateTimeOffset T0 = DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_000_000);
     private static readonly TimeSpan WaitLimit = TimeSpan.FromSeconds(30);
 
-    private readonly string _path = TempDatabase.NewPath();
-    private SqliteJobStore _store = null!;
 
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    public async ValueTask InitializeAsync()
-    {
-        _store = new SqliteJobStore(TempDatabase.Options(_path));
-        await _store.MigrateAsync(Ct);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _store.DisposeAsync();
-        TempDatabase.Delete(_path);
-    }
 
     private static NewJob NewJob(string function = "f") => new()
     {

@@ -406,22 +406,8 @@ internal static class AdminEndpoints
         await Api.WriteAsync(ctx, 200, result.Job.ToView(), AdminJsonContext.Default.JobView);
     }
 
-    private static async Task JobCancelAsync(ServerContext s, HttpContext ctx)
-    {
-        var id = Api.JobId(ctx);
-        var result = await s.Store.JobCancelAsync(new JobCancelParams(id, null, s.Time.GetUtcNow()), CancellationToken.None);
-        switch (result.Status)
-        {
-            case JobCancelStatus.NotFound:
-                throw new DtsException(ErrorCodes.JobNotFound, $"No job has the id '{id}'.");
-            case JobCancelStatus.AlreadyFinished:
-                throw new DtsException(ErrorCodes.JobFinished, $"Job '{id}' has already finished as {result.Job?.State.ToWire()}; there is nothing to cancel.");
-            case JobCancelStatus.Cancelled:
-                s.Signals.ResultsReady(result.Job!.Owner);
-                break;
-        }
-        await Api.WriteAsync(ctx, 200, result.Job!.ToView(), AdminJsonContext.Default.JobView);
-    }
+    private static async Task JobCancelAsync(ServerContext s, HttpContext ctx) =>
+        await Api.WriteAsync(ctx, 200, await ClientEndpoints.CancelJobAsync(s, Api.JobId(ctx), owner: null), AdminJsonContext.Default.JobView);
 
     private static async Task JobPurgeAsync(ServerContext s, HttpContext ctx, Caller caller)
     {

@@ -101,10 +101,13 @@ internal static class ClientEndpoints
         }
     }
 
-    private static async Task CancelAsync(ServerContext s, HttpContext ctx, Http.Caller caller)
+    private static async Task CancelAsync(ServerContext s, HttpContext ctx, Http.Caller caller) =>
+        await Api.WriteAsync(ctx, 200, await CancelJobAsync(s, Api.JobId(ctx), caller.IsAdministrator ? null : caller.Name), DtsJsonContext.Default.JobView);
+
+    /// <summary>Cancels a job for its owner, or for anyone when <paramref name="owner"/> is null (administrators).</summary>
+    internal static async Task<JobView> CancelJobAsync(ServerContext s, string id, string? owner)
     {
-        var id = Api.JobId(ctx);
-        var result = await s.Store.JobCancelAsync(new JobCancelParams(id, caller.IsAdministrator ? null : caller.Name, s.Time.GetUtcNow()), CancellationToken.None);
+        var result = await s.Store.JobCancelAsync(new JobCancelParams(id, owner, s.Time.GetUtcNow()), CancellationToken.None);
         switch (result.Status)
         {
             case JobCancelStatus.NotFound:
@@ -115,7 +118,7 @@ internal static class ClientEndpoints
                 s.Signals.ResultsReady(result.Job!.Owner);
                 break;
         }
-        await Api.WriteAsync(ctx, 200, result.Job!.ToView(), DtsJsonContext.Default.JobView);
+        return result.Job!.ToView();
     }
 
     private static async Task ResultsAsync(ServerContext s, HttpContext ctx, Http.Caller caller)
