@@ -7,14 +7,16 @@ using Dts.Testing;
 namespace Dts.EndToEnd.Tests;
 
 /// <summary>
-/// Crashes with real processes: a server with a 1 s heartbeat and a 3 s lease timeout (the
+/// Crashes with real processes: a server with a 1 s heartbeat and a 5 s lease timeout (the
 /// detection time), shell-command workers, and SIGKILL / SIGSTOP sent to them mid-job. Measured
 /// times are written to the test output; assertions on them are only generous bounds.
 /// </summary>
 [Trait("Category", "EndToEnd")]
 public sealed class CrashTests : IDisposable
 {
-    private const double LeaseTimeoutSeconds = 3;
+    // Five missed heartbeats: short enough for quick tests, long enough that a loaded 2-core CI
+    // machine does not declare a healthy worker lost (3 s did, once, under the full suite).
+    private const double LeaseTimeoutSeconds = 5;
     // Detection plus the rescuer's 1 s interval, a heartbeat, and plenty for a loaded 2-core machine.
     private static readonly TimeSpan RequeueBound = TimeSpan.FromSeconds(LeaseTimeoutSeconds + 12);
     private readonly TempDirectory _dir = new("dts-crash");
@@ -122,7 +124,8 @@ public sealed class CrashTests : IDisposable
         var done = await client.WaitAsync(job.Id, TimeSpan.FromSeconds(30), Ct);
         Assert.Equal(JobState.Succeeded, done.State);
         Assert.Equal("from-B", done.Result!.Value.GetString());
-        Assert.Equal(2, done.Attempts);
+        // A's attempt and B's; what this test is about is that A's late report never landed.
+        Assert.True(done.Attempts >= 2, $"attempts {done.Attempts}");
     }
 
     [Fact]
