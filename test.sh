@@ -19,6 +19,23 @@ if grep -qE "^Build FAILED|: error " "$log"; then
   exit 1
 fi
 
+# PostgreSQL: the storage contract suite, the cluster tests and the PostgreSQL end-to-end tests
+# read the connection string from DTS_TEST_PG. Unless one is given, a throwaway cluster is started
+# here (scripts/pg-test-cluster) and stopped when the run ends. Without it those tests are skipped,
+# except when CI is set: then they fail.
+pg_dir=""
+if [ -z "${DTS_TEST_PG:-}" ] && [ "${DTS_TEST_NO_PG:-}" != "1" ]; then
+  pg_dir="$(mktemp -d /tmp/dts-pg.XXXXXX)"
+  if cs="$(scripts/pg-test-cluster start "$pg_dir")"; then
+    export DTS_TEST_PG="$cs"
+    echo "PostgreSQL for the tests: $DTS_TEST_PG"
+  else
+    echo "PostgreSQL could not be started; its tests will be skipped (or fail, when CI is set)"
+    rm -rf "$pg_dir"; pg_dir=""
+  fi
+fi
+trap 'rm -f "$log"; if [ -n "$pg_dir" ]; then scripts/pg-test-cluster stop "$pg_dir"; fi' EXIT
+
 # One test assembly at a time keeps the 2-core machines responsive for the end-to-end tests' child processes.
 dotnet test Dts.slnx -c Debug --no-build -nologo -m:1 "$@" 2>&1 | tee -a "$log"
 status=${PIPESTATUS[0]}
