@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Dts.Core.Storage;
 
 namespace Dts.Core;
 
@@ -13,6 +14,13 @@ public sealed class JobSignals
     private readonly ConcurrentDictionary<string, Signal> _results = new(StringComparer.Ordinal);
     private readonly Signal _scheduled = new();
 
+    /// <summary>
+    /// When set (servers sharing a store), every signal raised here is also handed to it, to be
+    /// published to the other servers. Signals that arrive from them go through <see cref="Receive"/>,
+    /// which wakes local waiters only.
+    /// </summary>
+    public Action<ClusterSignal>? Forward { get; set; }
+
     /// <summary>A ticket that completes when any of the functions gets a ready job.</summary>
     public Task JobsReadyTicket(IReadOnlyList<string> functions)
     {
@@ -24,7 +32,8 @@ public sealed class JobSignals
 
     public void JobsReady(string function)
     {
-        if (_ready.TryGetValue(function, out var s)) s.Fire();
+        FireReady(function);
+        Forward?.Invoke(new ClusterSignal(ClusterSignalKind.JobsReady, function));
     }
 
     public void JobsReady(IEnumerable<string> functions)
@@ -36,13 +45,49 @@ public sealed class JobSignals
 
     public void ResultsReady(string owner)
     {
-        if (_results.TryGetValue(owner, out var s)) s.Fire();
+        FireResults(owner);
+        Forward?.Invoke(new ClusterSignal(ClusterSignalKind.ResultsReady, owner));
     }
 
     /// <summary>Completes when a job with a future run-at was stored, so the scheduler can re-plan its sleep.</summary>
     public Task ScheduledTicket => _scheduled.Ticket;
 
-    public void Scheduled() => _scheduled.Fire();
+    public void Scheduled()
+    {
+        _scheduled.Fire();
+        Forward?.Invoke(new ClusterSignal(ClusterSignalKind.Scheduled, ""));
+    }
+
+    /// <summary>
+    /// A signal from another server (or this one's echo): wakes local waiters, never forwarded again.
+    /// <see cref="ClusterSignalKind.Resync"/> wakes every waiter, since signals may have been missed.
+    /// Returns false for kinds this class does not handle (log lines).
+    /// </summary>
+    public bool Receive(ClusterSignal signal)
+    {
+        switch (signal.Kind)
+        {
+            case ClusterSignalKind.JobsReady: FireReady(signal.Key); return true;
+            case ClusterSignalKind.ResultsReady: FireResults(signal.Key); return true;
+            case ClusterSignalKind.Scheduled: _scheduled.Fire(); return true;
+            case ClusterSignalKind.Resync:
+                foreach (var s in _ready.Values) s.Fire();
+                foreach (var s in _results.Values) s.Fire();
+                _scheduled.Fire();
+                return true;
+            default: return false;
+        }
+    }
+
+    private void FireReady(string function)
+    {
+        if (_ready.TryGetValue(function, out var s)) s.Fire();
+    }
+
+    private void FireResults(string owner)
+    {
+        if (_results.TryGetValue(owner, out var s)) s.Fire();
+    }
 
     private static Signal Get(ConcurrentDictionary<string, Signal> map, string key) => map.GetOrAdd(key, static _ => new Signal());
 

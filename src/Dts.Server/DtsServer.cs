@@ -64,6 +64,13 @@ public sealed class DtsServer : IAsyncDisposable
         try
         {
             await store.MigrateAsync(cancellationToken);
+            // Servers sharing a store keep time by the database's clock (unless a test gives its own).
+            Cluster.ClusterClock? clusterClock = null;
+            if (store is ISharedStore sharedStore && time == TimeProvider.System)
+            {
+                clusterClock = new Cluster.ClusterClock(time) { Offset = await sharedStore.MeasureClockOffsetAsync(cancellationToken) };
+                time = clusterClock;
+            }
             var builder = WebApplication.CreateSlimBuilder();
             builder.WebHost.UseUrls(options.Url);
             // The slim builder leaves out HTTPS; without this an https:// URL would not bind.
@@ -101,6 +108,12 @@ public sealed class DtsServer : IAsyncDisposable
             builder.Services.AddHostedService<TimeoutDaemon>();
             builder.Services.AddHostedService<PorterDaemon>();
             builder.Services.AddHostedService<CronDaemon>();
+            if (store is ISharedStore shared)
+            {
+                builder.Services.AddSingleton(sp => new Cluster.ClusterRelay(sp.GetRequiredService<ServerContext>(), shared));
+                builder.Services.AddHostedService(sp => sp.GetRequiredService<Cluster.ClusterRelay>());
+                builder.Services.AddHostedService(sp => new Cluster.LeaderElection(sp.GetRequiredService<ServerContext>(), shared, clusterClock));
+            }
 
             var app = builder.Build();
             var context = app.Services.GetRequiredService<ServerContext>();
@@ -116,6 +129,7 @@ public sealed class DtsServer : IAsyncDisposable
             var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
             var url = new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal).Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal));
             Log.Listening(logger, url.ToString(), store.Description);
+            if (clusterClock is not null) Log.ClockOffset(logger, clusterClock.Offset.TotalMilliseconds);
             return new DtsServer(app, context, url);
         }
         catch

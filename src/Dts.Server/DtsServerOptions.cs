@@ -74,6 +74,15 @@ public sealed class DtsServerOptions
     /// <summary>How long a user record is cached between store reads: 2 seconds.</summary>
     public TimeSpan UserCacheTime { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// With a store shared by several servers (PostgreSQL): the longest a long poll or a daemon
+    /// sleeps without looking in the store, in case a wake-up from another server was lost: 2 seconds.
+    /// </summary>
+    public TimeSpan ClusterPollInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>With a shared store: how often each server takes or confirms the leader lock: 500 ms (also the longest a takeover waits after the leader's connection is gone).</summary>
+    public TimeSpan LeaderCheckInterval { get; set; } = TimeSpan.FromMilliseconds(500);
+
     /// <summary>How often the lease rescuer looks for expired leases: 1 second.</summary>
     public TimeSpan RescueInterval { get; set; } = TimeSpan.FromSeconds(1);
 

@@ -51,4 +51,22 @@ internal static partial class Log
 
     [LoggerMessage(24, LogLevel.Information, "Schedule {ScheduleId} missed ticks from {Missed:O}; fired the latest, {Tick:O}, once")]
     public static partial void TicksSkipped(ILogger logger, string scheduleId, DateTimeOffset missed, DateTimeOffset tick);
+
+    [LoggerMessage(25, LogLevel.Warning, "Could not publish {Count} wake-up signals to the other servers; they will find the work by polling")]
+    public static partial void PublishFailed(ILogger logger, Exception exception, int count);
+
+    [LoggerMessage(26, LogLevel.Warning, "Leadership check failed")]
+    public static partial void LeadershipCheckFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(27, LogLevel.Information, "This server is now the leader: it runs the scheduler, lease rescue, stethoscope, timeouts, cron and porter")]
+    public static partial void BecameLeader(ILogger logger);
+
+    [LoggerMessage(28, LogLevel.Warning, "This server is no longer the leader")]
+    public static partial void LostLeadership(ILogger logger);
+
+    [LoggerMessage(29, LogLevel.Warning, "Could not measure the database clock; keeping the last offset")]
+    public static partial void ClockMeasureFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(30, LogLevel.Information, "Shared store: clock offset to the database {OffsetMs} ms")]
+    public static partial void ClockOffset(ILogger logger, double offsetMs);
 }

@@ -31,6 +31,38 @@ public sealed class ServerContext(
     public Notifications.AlertQueue Alerts { get; } = new();
     public FunctionDefaultsCache FunctionDefaults { get; } = new(store, time, options.UserCacheTime);
 
+    /// <summary>The store as shared by several servers (PostgreSQL), or null when this server is its only user.</summary>
+    public ISharedStore? Shared { get; } = store as ISharedStore;
+
+    private volatile bool _isLeader = store is not ISharedStore;
+    private TaskCompletionSource _leadershipChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// True while this server runs the leader-only daemons: always with a store of its own, and with
+    /// a shared store while it holds the leader lock (see <see cref="Cluster.LeaderElection"/>).
+    /// </summary>
+    public bool IsLeader => _isLeader;
+
+    /// <summary>Completes when <see cref="IsLeader"/> next changes.</summary>
+    public Task LeadershipChangedTicket => Volatile.Read(ref _leadershipChanged).Task;
+
+    /// <summary>Sets <see cref="IsLeader"/>; returns true when it changed.</summary>
+    internal bool SetLeader(bool leader)
+    {
+        if (_isLeader == leader) return false;
+        _isLeader = leader;
+        Interlocked.Exchange(ref _leadershipChanged, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+        return true;
+    }
+
+    /// <summary>
+    /// The longest a waiter may sleep on signals alone: unbounded with a store of its own (every
+    /// write goes through this process), <see cref="DtsServerOptions.ClusterPollInterval"/> with a
+    /// shared store, where a lost notification must not strand a waiter.
+    /// </summary>
+    public TimeSpan CapWait(TimeSpan wait) =>
+        Shared is not null && wait > Options.ClusterPollInterval ? Options.ClusterPollInterval : wait;
+
     /// <summary>Cancelled when the server begins to stop, so long polls answer at once instead of holding shutdown.</summary>
     public CancellationToken Stopping { get; set; }
 
@@ -55,6 +87,7 @@ public sealed class ServerContext(
     /// <summary>Waits until <paramref name="ticket"/> completes, the time is up, or the request or server ends.</summary>
     public async Task WaitAsync(Task ticket, TimeSpan timeout, CancellationToken requestAborted)
     {
+        timeout = CapWait(timeout);
         if (timeout <= TimeSpan.Zero) return;
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(requestAborted, Stopping);
         var delay = Task.Delay(timeout, Time, linked.Token);

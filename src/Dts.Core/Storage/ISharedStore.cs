@@ -46,6 +46,14 @@ public interface ISharedStore
     Task ListenAsync(Action<ClusterSignal> onSignal, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Records a used nonce and says whether it was new, in one atomic step, so that a request
+    /// replayed to another server at the same moment is refused by one of them. False when the
+    /// user's nonce is recorded already and has not expired (at <paramref name="now"/>); an
+    /// expired record is replaced.
+    /// </summary>
+    Task<bool> NonceClaimAsync(NonceRecordParams p, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>
     /// A leadership candidate for this process. Several servers each create one; at most one of
     /// them is leader at any moment.
     /// </summary>

@@ -14,8 +14,9 @@ namespace Dts.Server.Daemons;
 /// rescuing leases, declaring workers lost, purging). Its contract: a leader-only daemon may rely
 /// on being the only one doing its work at any moment, but every operation it does must still be a
 /// single store transaction that is safe to repeat, because leadership can move between two passes.
-/// With the SQLite store there is exactly one server, so it is always the leader; a PostgreSQL store
-/// will take an advisory lock before each pass and skip the pass when another server holds it.
+/// With the SQLite store there is exactly one server, so it is always the leader; with a shared
+/// (PostgreSQL) store the server that holds the leader lock runs them (<see cref="Cluster.LeaderElection"/>)
+/// and the daemons of the other servers wait until theirs takes over.
 /// </remarks>
 public abstract class Daemon(ServerContext server, string name) : BackgroundService
 {
@@ -58,6 +59,19 @@ public abstract class Daemon(ServerContext server, string name) : BackgroundServ
         var backoff = TimeSpan.FromMilliseconds(100);
         while (!stoppingToken.IsCancellationRequested)
         {
+            if (LeaderOnly && !Server.IsLeader)
+            {
+                // A follower: wait to become the leader (or for the server to stop).
+                try
+                {
+                    await Task.WhenAny(Server.LeadershipChangedTicket, Task.Delay(Timeout.Infinite, stoppingToken));
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+                continue;
+            }
             TimeSpan sleep;
             var wake = WakeTicket;
             try
@@ -79,9 +93,12 @@ public abstract class Daemon(ServerContext server, string name) : BackgroundServ
                 backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
             }
             if (sleep <= TimeSpan.Zero) continue;
+            // A wake-up lost between servers must not leave work waiting for long; losing
+            // leadership ends the sleep so the loop stops doing leader-only passes.
+            sleep = Server.CapWait(sleep);
             try
             {
-                await Task.WhenAny(wake, Task.Delay(sleep, Server.Time, stoppingToken));
+                await Task.WhenAny(wake, Server.LeadershipChangedTicket, Task.Delay(sleep, Server.Time, stoppingToken));
             }
             catch (OperationCanceledException)
             {

@@ -29,8 +29,8 @@ public sealed class RequestAuthenticator(UserDirectory users, NonceCache nonces,
     // A nonce used by an earlier process came with a timestamp at most one window after that
     // process last accepted a request, hence before this one started plus a window. Later
     // timestamps can only have been seen by this process, whose memory cache is complete, so they
-    // skip the store lookup. This holds while one server owns the store; a store shared by several
-    // servers must look up every nonce.
+    // skip the store lookup. This holds while one server owns the store; with a store shared by
+    // several servers (ISharedStore) every nonce is claimed in the store instead.
     private readonly long _storeLookupBefore = time.GetUtcNow().ToUnixTimeSeconds() + (long)Math.Ceiling(window.TotalSeconds);
 
     /// <summary>Told about a nonce that could not be written to the store (the request itself was already answered).</summary>
@@ -74,13 +74,21 @@ public sealed class RequestAuthenticator(UserDirectory users, NonceCache nonces,
     private async Task UseStoredNonceAsync(string user, string nonce, long timestamp, CancellationToken cancellationToken)
     {
         var hash = NonceHash(nonce);
+        var expires = DateTimeOffset.FromUnixTimeSeconds(timestamp + (long)Math.Ceiling(window.TotalSeconds) + 1);
+        if (store is ISharedStore shared)
+        {
+            // Several servers: any of them may have seen the nonce, so every request claims it in the
+            // store, atomically, before it does anything else.
+            if (!await shared.NonceClaimAsync(new NonceRecordParams(user, hash, expires), time.GetUtcNow(), cancellationToken))
+                throw new DtsException(ErrorCodes.ReplayedNonce);
+            return;
+        }
         if (timestamp < _storeLookupBefore && await store!.NonceSeenAsync(new NonceSeenParams(user, hash, time.GetUtcNow()), cancellationToken))
             throw new DtsException(ErrorCodes.ReplayedNonce);
         // Not awaited: waiting for its commit would add a group commit to every request. The store's
         // writer runs writes in the order they are queued, so any write this request makes next is
         // committed in the same transaction as the nonce or a later one; an acknowledged write thus
         // implies a remembered nonce. CancellationToken.None: a client hanging up must not drop it.
-        var expires = DateTimeOffset.FromUnixTimeSeconds(timestamp + (long)Math.Ceiling(window.TotalSeconds) + 1);
         var write = store!.NonceRecordAsync(new NonceRecordParams(user, hash, expires), CancellationToken.None);
         if (!write.IsCompleted || write.IsFaulted)
         {
