@@ -247,6 +247,8 @@ public sealed class DtsServer : IAsyncDisposable
         }
         if (await s.Store.UserInsertAsync(new UserInsertParams("admin", secret, [Roles.Administrator, Roles.Client, Roles.Worker], s.Time.GetUtcNow()), cancellationToken))
             Log.AdminCreated(logger, "admin", Path.GetFullPath(file));
+        else
+            File.Delete(file); // Another server sharing the store created it first; this secret is not valid.
     }
 
     /// <summary>Creates a user with a new secret (until the admin API exists, the CLI and tests use this directly).</summary>
