@@ -23,14 +23,14 @@ internal sealed class ConnectionArguments
     /// <summary>The --server values, each split at commas; empty when none was given.</summary>
     public IReadOnlyList<string> ServerValues(ParseResult parse) => SplitUrls(parse.GetValue(Server) ?? []);
 
-    /// <summary>Splits each value at commas, dropping the blanks around them.</summary>
+    /// <summary>Splits each value at commas and trims the parts; an empty part is kept, for the check to refuse.</summary>
     internal static List<string> SplitUrls(IEnumerable<string?> values)
     {
         var urls = new List<string>();
         foreach (var value in values)
         {
             if (value is null) continue;
-            foreach (var part in value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)) urls.Add(part);
+            urls.AddRange(value.Split(',', StringSplitOptions.TrimEntries));
         }
         return urls;
     }
@@ -72,10 +72,12 @@ internal sealed class ConnectionArguments
     public async Task<ResolvedConnection> ResolveAsync(ParseResult parse, CancellationToken cancellationToken)
     {
         var urls = ServerValues(parse);
-        if (urls.Count == 0) urls = SplitUrls([Environment.GetEnvironmentVariable(UrlVariable)]);
+        if (urls.Count == 0 && Environment.GetEnvironmentVariable(UrlVariable) is { } fromEnvironment && !string.IsNullOrWhiteSpace(fromEnvironment))
+            urls = SplitUrls([fromEnvironment]);
         if (urls.Count == 0) throw new UsageException($"no server: pass --server URL (once per server) or set {UrlVariable}");
         foreach (var url in urls)
         {
+            if (url.Length == 0) throw new UsageException("a server URL is empty (check --server and commas in the list)");
             if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps) || uri.Host.Length == 0)
                 throw new UsageException($"the server URL '{url}' is not an http:// or https:// URL");
         }
