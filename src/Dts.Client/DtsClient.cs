@@ -6,8 +6,8 @@ using Dts.Contracts;
 namespace Dts.Client;
 
 /// <summary>
-/// Submits jobs to one Dts server and reads their results. Thread-safe; one instance per server
-/// is meant to be shared.
+/// Submits jobs to a Dts server (or several that share one database, see <see cref="DtsConnectionOptions.ServerUrls"/>)
+/// and reads their results. Thread-safe; one instance is meant to be shared.
 /// </summary>
 public sealed class DtsClient : IDisposable, IAsyncDisposable
 {
@@ -58,9 +58,50 @@ public sealed class DtsClient : IDisposable, IAsyncDisposable
 
     public int MaxConcurrency => _connection.Options.MaxConcurrency;
 
-    public Task<SubmitJobResponse> SubmitAsync(SubmitJobRequest job, CancellationToken cancellationToken = default) =>
-        _connection.SendAsync(HttpMethod.Post, ApiRoutes.Jobs, job,
-            DtsJsonContext.Default.SubmitJobRequest, DtsJsonContext.Default.SubmitJobResponse, cancellationToken: cancellationToken);
+    /// <summary>The start of the unique key the SDK gives a job submitted without one; see <see cref="SubmitAsync(SubmitJobRequest, CancellationToken)"/>.</summary>
+    public const string AutoUniqueKeyPrefix = "dts-auto:";
+
+    /// <summary>
+    /// Submits one job. A job without a <see cref="SubmitJobRequest.UniqueKey"/> is sent with a fresh
+    /// random one (<see cref="AutoUniqueKeyPrefix"/> and 32 hex digits; the caller's object is not
+    /// changed), so that when the connection resends the submit after a failure, possibly to another
+    /// server, the copy attaches to the job the first send stored instead of making a second job.
+    /// The answer then says <c>Coalesced = false</c>, as it is this call's own job.
+    /// </summary>
+    public async Task<SubmitJobResponse> SubmitAsync(SubmitJobRequest job, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        var sent = WithIdempotencyKey(job);
+        var answer = await _connection.SendAsync(HttpMethod.Post, ApiRoutes.Jobs, sent,
+            DtsJsonContext.Default.SubmitJobRequest, DtsJsonContext.Default.SubmitJobResponse, cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (!ReferenceEquals(sent, job)) answer.Coalesced = false;
+        return answer;
+    }
+
+    /// <summary>
+    /// <paramref name="job"/> itself when it has a unique key; otherwise a copy with a new random one.
+    /// A caller's own key keeps its meaning (coalescing with the caller's other submits) and already
+    /// makes a resend safe.
+    /// </summary>
+    private static SubmitJobRequest WithIdempotencyKey(SubmitJobRequest job)
+    {
+        if (job.UniqueKey is not null) return job;
+        return new SubmitJobRequest
+        {
+            Function = job.Function,
+            Args = job.Args,
+            Kwargs = job.Kwargs,
+            Priority = job.Priority,
+            PriorityValue = job.PriorityValue,
+            UniqueKey = AutoUniqueKeyPrefix + Guid.NewGuid().ToString("N"),
+            RunAt = job.RunAt,
+            DelaySeconds = job.DelaySeconds,
+            MaxAttempts = job.MaxAttempts,
+            TimeoutSeconds = job.TimeoutSeconds,
+            Tags = job.Tags,
+            RetentionSeconds = job.RetentionSeconds,
+        };
+    }
 
     /// <summary>Submits <paramref name="function"/> with positional args (a JSON array) and keyword args (a JSON object).</summary>
     public Task<SubmitJobResponse> SubmitAsync(string function, JsonElement? args = null, JsonElement? kwargs = null, CancellationToken cancellationToken = default) =>
@@ -70,7 +111,10 @@ public sealed class DtsClient : IDisposable, IAsyncDisposable
     public Task<SubmitJobResponse> SubmitAsync(string function, IReadOnlyList<string> args, CancellationToken cancellationToken = default) =>
         SubmitAsync(new SubmitJobRequest { Function = function, Args = JsonValues.StringArray(args) }, cancellationToken);
 
-    /// <summary>Submits many jobs, <see cref="ApiRoutes.MaxBatch"/> per request; the answers keep the input order.</summary>
+    /// <summary>
+    /// Submits many jobs, <see cref="ApiRoutes.MaxBatch"/> per request; the answers keep the input order.
+    /// Jobs without a unique key get a random one, as in <see cref="SubmitAsync(SubmitJobRequest, CancellationToken)"/>.
+    /// </summary>
     public async Task<IReadOnlyList<SubmitJobResponse>> SubmitBatchAsync(IReadOnlyList<SubmitJobRequest> jobs, CancellationToken cancellationToken = default)
     {
         var answers = new List<SubmitJobResponse>(jobs.Count);
@@ -78,11 +122,15 @@ public sealed class DtsClient : IDisposable, IAsyncDisposable
         {
             var count = Math.Min(ApiRoutes.MaxBatch, jobs.Count - start);
             var chunk = new List<SubmitJobRequest>(count);
-            for (var i = start; i < start + count; i++) chunk.Add(jobs[i]);
+            for (var i = start; i < start + count; i++) chunk.Add(WithIdempotencyKey(jobs[i]));
             var response = await _connection.SendAsync(HttpMethod.Post, ApiRoutes.JobsBatch, new SubmitBatchRequest { Jobs = chunk },
                 DtsJsonContext.Default.SubmitBatchRequest, DtsJsonContext.Default.SubmitBatchResponse, cancellationToken: cancellationToken).ConfigureAwait(false);
             if (response.Jobs.Count != count)
                 throw new DtsApiException(200, null, $"The server answered {response.Jobs.Count} jobs to a batch of {count}.");
+            for (var i = 0; i < count; i++)
+            {
+                if (!ReferenceEquals(chunk[i], jobs[start + i])) response.Jobs[i].Coalesced = false;
+            }
             answers.AddRange(response.Jobs);
         }
         return answers;

@@ -9,15 +9,24 @@ using Dts.Contracts;
 namespace Dts.Client;
 
 /// <summary>
-/// The signed HTTP transport to one Dts server, shared by <see cref="DtsClient"/> and the worker SDK.
-/// Failed answers become <see cref="DtsApiException"/>; 429 and 503 (which the server did not apply)
-/// are waited out and sent again.
+/// The signed HTTP transport to one or several Dts servers that share one database, used by
+/// <see cref="DtsClient"/>, <see cref="DtsAdminClient"/> and the worker SDK. Failed answers become
+/// <see cref="DtsApiException"/>; 429 and 503 (which the server did not apply) are waited out and
+/// sent again. When a server cannot be reached (connection refused, reset, DNS failure, or a
+/// 502/503/504 from a proxy rather than from Dts) the request is signed afresh and sent to the next
+/// server in the list, round after round with a capped backoff, until
+/// <see cref="DtsConnectionOptions.FailoverBudget"/> is spent or the caller cancels. Such a resend may
+/// repeat a request the first server already carried out: every request the SDKs send is safe to
+/// repeat (see docs/client.md, "Several servers").
 /// </summary>
 public sealed class DtsConnection : IDisposable
 {
     private readonly HttpClient _http;
-    private readonly Uri _baseUri;
     private readonly DtsConnectionOptions _options;
+    private readonly IReadOnlyList<Uri> _servers;
+    /// <summary>Per server: the time (Unix ms) until which it is passed over after a failure.</summary>
+    private readonly long[] _badUntil;
+    private int _current;
 
     public DtsConnection(DtsConnectionOptions options)
         : this(options, CreateSocketsHandler(options))
@@ -27,10 +36,9 @@ public sealed class DtsConnection : IDisposable
     /// <summary>Sends through <paramref name="innerHandler"/> (for example a test double) after signing.</summary>
     public DtsConnection(DtsConnectionOptions options, HttpMessageHandler innerHandler)
     {
-        options.Validate();
+        _servers = options.Validate();
         _options = options;
-        var url = options.ServerUrl.EndsWith('/') ? options.ServerUrl : options.ServerUrl + "/";
-        _baseUri = new Uri(url, UriKind.Absolute);
+        _badUntil = new long[_servers.Count];
         var signing = new SigningHandler(options.UserId, options.Secret, options.TimeProvider, innerHandler);
         // Timeouts are per request (they depend on the long-poll wait), so the client-wide one is off.
         _http = new HttpClient(signing, disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan };
@@ -40,7 +48,14 @@ public sealed class DtsConnection : IDisposable
 
     public TimeProvider TimeProvider => _options.TimeProvider;
 
-    public Uri BaseUri => _baseUri;
+    /// <summary>The server requests go to now (the same as <see cref="CurrentServer"/>).</summary>
+    public Uri BaseUri => CurrentServer;
+
+    /// <summary>The server requests go to now; it changes when that one cannot be reached.</summary>
+    public Uri CurrentServer => _servers[Volatile.Read(ref _current)];
+
+    /// <summary>Every server of the list, in order of preference, each ending in '/'.</summary>
+    public IReadOnlyList<Uri> Servers => _servers;
 
     private static SocketsHttpHandler CreateSocketsHandler(DtsConnectionOptions options)
     {
@@ -100,10 +115,17 @@ public sealed class DtsConnection : IDisposable
         HttpMethod method, string pathAndQuery, byte[]? body, JsonTypeInfo<TResponse> responseType,
         TimeSpan longPollWait, CancellationToken cancellationToken)
     {
-        var uri = new Uri(_baseUri, pathAndQuery.TrimStart('/'));
+        var relative = pathAndQuery.TrimStart('/');
         var timeout = _options.RequestTimeout + (longPollWait > TimeSpan.Zero ? longPollWait : TimeSpan.Zero);
-        for (var attempt = 1; ; attempt++)
+        var time = _options.TimeProvider;
+        var started = time.GetTimestamp();
+        var throttled = 0;
+        var failures = 0;
+        var backoff = _options.FailoverBackoff;
+        while (true)
         {
+            var index = Volatile.Read(ref _current);
+            var uri = new Uri(_servers[index], relative);
             using var request = new HttpRequestMessage(method, uri);
             request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
             if (body is not null)
@@ -112,8 +134,9 @@ public sealed class DtsConnection : IDisposable
                 request.Content.Headers.ContentType = JsonMedia.Type;
             }
 
-            using var timeoutCts = new CancellationTokenSource(timeout, _options.TimeProvider);
+            using var timeoutCts = new CancellationTokenSource(timeout, time);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeoutCts.Token);
+            Exception failure;
             try
             {
                 using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linked.Token).ConfigureAwait(false);
@@ -128,17 +151,128 @@ public sealed class DtsConnection : IDisposable
                 }
 
                 var error = await ReadProblemAsync(response, linked.Token).ConfigureAwait(false);
-                if (error.Status is 429 or 503 && (_options.MaxThrottleRetries is null || attempt <= _options.MaxThrottleRetries))
+                if (error.Status is 502 or 503 or 504 && error.Code is null)
                 {
-                    await Task.Delay(error.RetryAfter ?? _options.SnoozeInterval, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
+                    // A proxy or load balancer speaking, not Dts: the server behind it is away.
+                    failure = error;
+                }
+                else if (error.Is(ErrorCodes.ShuttingDown) && _servers.Count > 1)
+                {
+                    // "Try another server": with a list there is one to try at once.
+                    failure = error;
+                }
+                else if (error.Status is 429 or 503 && (_options.MaxThrottleRetries is null || ++throttled <= _options.MaxThrottleRetries))
+                {
+                    await Task.Delay(error.RetryAfter ?? _options.SnoozeInterval, time, cancellationToken).ConfigureAwait(false);
                     continue;
                 }
-                throw error;
+                else
+                {
+                    throw error;
+                }
             }
             catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested && timeoutCts.IsCancellationRequested)
             {
+                // The server took the request and went quiet: it is not resent (it may still be
+                // running), but the next request tries another server.
+                MarkBad(index, $"no answer to {method} {uri.AbsolutePath} within {timeout.TotalSeconds:0.#} s");
                 throw new TimeoutException($"{method} {uri.AbsolutePath} got no answer within {timeout.TotalSeconds:0.#} s.", ex);
             }
+            catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                // The handler's connect timeout.
+                failure = ex;
+            }
+            catch (HttpRequestException ex) when (IsConnectionFailure(ex))
+            {
+                failure = ex;
+            }
+            catch (IOException ex)
+            {
+                // The connection broke while the answer's body was read.
+                failure = ex;
+            }
+
+            failures++;
+            MarkBad(index, $"{method} {uri.AbsolutePath} to {_servers[index]} failed: {Describe(failure)}");
+            var elapsed = time.GetElapsedTime(started);
+            if (_options.FailoverBudget is { } budget && elapsed >= budget)
+            {
+                if (failure is DtsApiException) throw failure;
+                throw new HttpRequestException(
+                    $"No Dts server could be reached ({string.Join(", ", _servers)}) within {elapsed.TotalSeconds:0.#} s; last error: {Describe(failure)}",
+                    failure);
+            }
+            if (failures % _servers.Count == 0)
+            {
+                // Every server failed once in this round: wait before the next round.
+                var wait = backoff * (0.5 + Random.Shared.NextDouble() / 2);
+                if (_options.FailoverBudget is { } limit && elapsed + wait > limit) wait = limit - elapsed;
+                backoff = backoff * 2 > DtsConnectionOptions.MaxFailoverBackoff ? DtsConnectionOptions.MaxFailoverBackoff : backoff * 2;
+                if (wait > TimeSpan.Zero) await Task.Delay(wait, time, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>
+    /// True for failures that happened on the way to a server (refused, reset, name not found, the
+    /// connection closed before an answer); false for ones another attempt would not cure, such as
+    /// a certificate that is not trusted.
+    /// </summary>
+    private static bool IsConnectionFailure(HttpRequestException ex) => ex.HttpRequestError switch
+    {
+        HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError or HttpRequestError.ResponseEnded or HttpRequestError.Unknown =>
+            ex.InnerException is not System.Security.Authentication.AuthenticationException,
+        _ => false,
+    };
+
+    private static string Describe(Exception ex) => ex switch
+    {
+        HttpRequestException { InnerException: { } inner } http when !string.IsNullOrEmpty(inner.Message) && !http.Message.Contains(inner.Message, StringComparison.Ordinal)
+            => $"{http.Message} ({inner.Message})",
+        OperationCanceledException => "connect timed out",
+        _ => ex.Message,
+    };
+
+    /// <summary>
+    /// Passes over <paramref name="index"/> for the cool-down and, if requests still go to it, moves
+    /// them to the next server that is not cooling down (or, when all are, the one that recovers first).
+    /// </summary>
+    private void MarkBad(int index, string why)
+    {
+        var now = _options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds();
+        Volatile.Write(ref _badUntil[index], now + (long)_options.FailoverCooldown.TotalMilliseconds);
+        if (_servers.Count == 1) return;
+        var next = -1;
+        var soonest = long.MaxValue;
+        for (var step = 1; step < _servers.Count; step++)
+        {
+            var candidate = (index + step) % _servers.Count;
+            var until = Volatile.Read(ref _badUntil[candidate]);
+            if (until <= now)
+            {
+                next = candidate;
+                break;
+            }
+            if (until < soonest)
+            {
+                soonest = until;
+                next = candidate;
+            }
+        }
+        if (Interlocked.CompareExchange(ref _current, next, index) == index)
+            Log($"{why}; switching to {_servers[next]}");
+    }
+
+    private void Log(string line)
+    {
+        try
+        {
+            _options.Log?.Invoke(line);
+        }
+        catch (Exception)
+        {
+            // A broken log sink must not break the request.
         }
     }
 

@@ -28,11 +28,14 @@ public sealed class DtsServer : IAsyncDisposable
     private readonly WebApplication _app;
     private bool _stopped;
 
-    private DtsServer(WebApplication app, ServerContext context, Uri url)
+    private readonly bool _ownsStore;
+
+    private DtsServer(WebApplication app, ServerContext context, Uri url, bool ownsStore)
     {
         _app = app;
         Context = context;
         Url = url;
+        _ownsStore = ownsStore;
     }
 
     /// <summary>The address clients use, with the port actually bound.</summary>
@@ -44,13 +47,19 @@ public sealed class DtsServer : IAsyncDisposable
     /// Opens the store (migrating it), creates the first administrator on an empty store, and
     /// starts listening. <paramref name="store"/> overrides the SQLite file of the options.
     /// </summary>
+    /// <param name="ownsStore">
+    /// False leaves <paramref name="store"/> open when the server stops (or fails to start), for a
+    /// caller that shares one store between several servers and disposes it itself.
+    /// </param>
     public static async Task<DtsServer> StartAsync(
         DtsServerOptions options,
         TimeProvider? time = null,
         IJobStore? store = null,
         Action<ILoggingBuilder>? logging = null,
+        bool ownsStore = true,
         CancellationToken cancellationToken = default)
     {
+        if (store is null) ownsStore = true;
         time ??= TimeProvider.System;
         // The data directory holds the database (with users' secrets) and the admin secret: owner only.
         if (!Directory.Exists(options.DataDirectory))
@@ -130,11 +139,11 @@ public sealed class DtsServer : IAsyncDisposable
             var url = new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal).Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal));
             Log.Listening(logger, url.ToString(), store.Description);
             if (clusterClock is not null) Log.ClockOffset(logger, clusterClock.Offset.TotalMilliseconds);
-            return new DtsServer(app, context, url);
+            return new DtsServer(app, context, url, ownsStore);
         }
         catch
         {
-            await store.DisposeAsync();
+            if (ownsStore) await store.DisposeAsync();
             throw;
         }
     }
@@ -273,6 +282,6 @@ public sealed class DtsServer : IAsyncDisposable
     {
         await StopAsync();
         await _app.DisposeAsync();
-        await Context.Store.DisposeAsync();
+        if (_ownsStore) await Context.Store.DisposeAsync();
     }
 }

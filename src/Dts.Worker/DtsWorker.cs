@@ -47,13 +47,15 @@ public sealed class DtsWorker : IAsyncDisposable, IDisposable
     public DtsWorker(DtsWorkerOptions options)
         : this(new DtsConnection(new DtsConnectionOptions
         {
-            ServerUrl = options.ServerUrl,
+            ServerUrls = options.AllServerUrls(),
             UserId = options.UserId,
             Secret = options.Secret,
             TrustedCaFile = options.TrustedCaFile,
             // Lease, heartbeat and reports may all be in flight at once even with one slot.
             MaxConcurrency = Math.Max(options.Concurrency, 2),
             TimeProvider = options.TimeProvider,
+            FailoverBudget = options.FailoverBudget,
+            Log = options.Log,
         }), options, ownsConnection: true)
     {
     }
@@ -157,7 +159,7 @@ public sealed class DtsWorker : IAsyncDisposable, IDisposable
             }
             catch (Exception ex)
             {
-                Log($"register at {_connection.BaseUri} failed, retrying: {ex.Message}");
+                Log($"register at {_connection.CurrentServer} failed, retrying: {ex.Message}");
             }
             try
             {

@@ -13,7 +13,35 @@ public sealed class DtsWorkerOptions
 
     public static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(10);
 
-    public required string ServerUrl { get; init; }
+    private readonly string? _serverUrl;
+
+    /// <summary>
+    /// The server's base URL. With <see cref="ServerUrls"/> also set, this one is tried first; read
+    /// back, it is the first URL of the list.
+    /// </summary>
+    public string ServerUrl
+    {
+        get => _serverUrl ?? (ServerUrls is { Count: > 0 } urls ? urls[0] : "");
+        init => _serverUrl = value;
+    }
+
+    /// <summary>
+    /// Several servers that share one database; the worker talks to one at a time and moves to the
+    /// next when it cannot be reached (see <see cref="Dts.Client.DtsConnectionOptions.ServerUrls"/> and docs/worker.md).
+    /// </summary>
+    public IReadOnlyList<string>? ServerUrls { get; init; }
+
+    /// <summary><see cref="ServerUrl"/> (when set) followed by <see cref="ServerUrls"/>; the connection checks and de-duplicates them.</summary>
+    internal List<string> AllServerUrls()
+    {
+        var all = new List<string>();
+        if (_serverUrl is not null) all.Add(_serverUrl);
+        if (ServerUrls is not null) all.AddRange(ServerUrls);
+        return all;
+    }
+
+    /// <summary>How long one request keeps trying unreachable servers before the worker's own retry loop takes over.</summary>
+    public TimeSpan? FailoverBudget { get; init; } = Dts.Client.DtsConnectionOptions.DefaultFailoverBudget;
     public required string UserId { get; init; }
     public required string Secret { get; init; }
 
@@ -35,6 +63,6 @@ public sealed class DtsWorkerOptions
 
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
-    /// <summary>Called with one line per problem (failed request, lost registration); never throws into the worker.</summary>
+    /// <summary>Called with one line per problem (failed request, lost registration, a move to another server); never throws into the worker.</summary>
     public Action<string>? Log { get; init; }
 }

@@ -87,7 +87,14 @@ public sealed class DtsConnectionTests
     public async Task NonProblemErrorBody_BecomesDtsApiException_WithStatusOnly()
     {
         var fake = new FakeHandler((_, _) => Task.FromResult(FakeHandler.Json(HttpStatusCode.BadGateway, "<html>bad gateway</html>", "text/html")));
-        using var client = new DtsClient(new DtsConnection(Options(), fake));
+        // A proxy's 502 means the server is away: it is retried until the failover budget, here none.
+        using var client = new DtsClient(new DtsConnection(new DtsConnectionOptions
+        {
+            ServerUrl = "http://127.0.0.1:7070",
+            UserId = User,
+            Secret = Secret,
+            FailoverBudget = TimeSpan.Zero,
+        }, fake));
 
         var ex = await Assert.ThrowsAsync<DtsApiException>(() => client.GetJobAsync("j1", TestContext.Current.CancellationToken));
 

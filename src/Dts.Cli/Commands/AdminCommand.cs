@@ -123,7 +123,7 @@ public static class AdminCommand
         static bool Missing(string? option, string variable) =>
             string.IsNullOrWhiteSpace(option) && string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(variable));
 
-        if (Missing(parse.GetValue(connection.Server), ConnectionArguments.UrlVariable))
+        if (connection.ServerValues(parse).Count == 0 && Missing(null, ConnectionArguments.UrlVariable))
             await AskAsync(ConnectionArguments.UrlVariable, "server URL: ", secret: false).ConfigureAwait(false);
         if (Missing(parse.GetValue(connection.User), ConnectionArguments.UserVariable))
             await AskAsync(ConnectionArguments.UserVariable, "user: ", secret: false).ConfigureAwait(false);

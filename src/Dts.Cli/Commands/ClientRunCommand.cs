@@ -68,7 +68,7 @@ internal static class ClientRunCommand
                 // The original's client: a pool of twice the jobs in flight, 30 s to connect, 60 s per request.
                 using var client = new DtsClient(new DtsConnectionOptions
                 {
-                    ServerUrl = target.ServerUrl,
+                    ServerUrls = target.ServerUrls,
                     UserId = target.UserId,
                     Secret = target.Secret,
                     TrustedCaFile = target.CaFile,

@@ -11,11 +11,29 @@ internal sealed class ConnectionArguments
     public const string SecretVariable = "DTS_SECRET";
     public const string CaFileVariable = "DTS_CA_FILE";
 
-    public Option<string> Server { get; } = new("--server")
+    public Option<string[]> Server { get; } = new("--server")
     {
-        Description = $"The server's base URL (default: ${UrlVariable}).",
+        Description = $"A server's base URL; repeat it (or separate URLs with commas) to list several servers that share " +
+            $"one database, tried in order when one cannot be reached (default: ${UrlVariable}, a comma-separated list).",
         HelpName = "URL",
+        Arity = ArgumentArity.OneOrMore,
+        AllowMultipleArgumentsPerToken = false,
     };
+
+    /// <summary>The --server values, each split at commas; empty when none was given.</summary>
+    public IReadOnlyList<string> ServerValues(ParseResult parse) => SplitUrls(parse.GetValue(Server) ?? []);
+
+    /// <summary>Splits each value at commas and trims the parts; an empty part is kept, for the check to refuse.</summary>
+    internal static List<string> SplitUrls(IEnumerable<string?> values)
+    {
+        var urls = new List<string>();
+        foreach (var value in values)
+        {
+            if (value is null) continue;
+            urls.AddRange(value.Split(',', StringSplitOptions.TrimEntries));
+        }
+        return urls;
+    }
 
     public Option<string> User { get; } = new("--user")
     {
@@ -53,8 +71,16 @@ internal sealed class ConnectionArguments
     /// <summary>Resolves the options against the environment; a missing value is a <see cref="UsageException"/>.</summary>
     public async Task<ResolvedConnection> ResolveAsync(ParseResult parse, CancellationToken cancellationToken)
     {
-        var url = parse.GetValue(Server) ?? Environment.GetEnvironmentVariable(UrlVariable);
-        if (string.IsNullOrWhiteSpace(url)) throw new UsageException($"no server: pass --server URL or set {UrlVariable}");
+        var urls = ServerValues(parse);
+        if (urls.Count == 0 && Environment.GetEnvironmentVariable(UrlVariable) is { } fromEnvironment && !string.IsNullOrWhiteSpace(fromEnvironment))
+            urls = SplitUrls([fromEnvironment]);
+        if (urls.Count == 0) throw new UsageException($"no server: pass --server URL (once per server) or set {UrlVariable}");
+        foreach (var url in urls)
+        {
+            if (url.Length == 0) throw new UsageException("a server URL is empty (check --server and commas in the list)");
+            if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps) || uri.Host.Length == 0)
+                throw new UsageException($"the server URL '{url}' is not an http:// or https:// URL");
+        }
         var user = parse.GetValue(User) ?? Environment.GetEnvironmentVariable(UserVariable);
         if (string.IsNullOrWhiteSpace(user)) throw new UsageException($"no user: pass --user NAME or set {UserVariable}");
 
@@ -80,24 +106,28 @@ internal sealed class ConnectionArguments
         }
         if (string.IsNullOrEmpty(secret)) throw new UsageException($"no secret: pass --secret-file PATH, --secret S or set {SecretVariable}");
 
-        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
-            throw new UsageException($"the server URL '{url}' is not an http:// or https:// URL");
         var caFile = parse.GetValue(CaFile) ?? Environment.GetEnvironmentVariable(CaFileVariable);
         if (string.IsNullOrWhiteSpace(caFile)) caFile = null;
         else if (!File.Exists(caFile)) throw new UsageException($"the CA file {caFile} does not exist");
-        return new ResolvedConnection(url, user, secret) { CaFile = caFile };
+        return new ResolvedConnection(urls, user, secret) { CaFile = caFile };
     }
 }
 
-internal sealed record ResolvedConnection(string ServerUrl, string UserId, string Secret)
+internal sealed record ResolvedConnection(IReadOnlyList<string> ServerUrls, string UserId, string Secret)
 {
+    /// <summary>The first server, where requests go while it answers.</summary>
+    public string ServerUrl => ServerUrls[0];
+
+    /// <summary>The servers for messages: one URL, or all of them separated by commas.</summary>
+    public string Describe() => string.Join(", ", ServerUrls);
+
     /// <summary>The --ca-file to trust for https://, or null for the system's roots.</summary>
     public string? CaFile { get; init; }
 
     /// <summary>Connection options for an interactive command: a small pool, and the CA file passed on.</summary>
     public Dts.Client.DtsConnectionOptions Options(int? maxThrottleRetries = null) => new()
     {
-        ServerUrl = ServerUrl,
+        ServerUrls = ServerUrls,
         UserId = UserId,
         Secret = Secret,
         MaxConcurrency = 2,

@@ -87,7 +87,7 @@ public static class WorkerCommand
 
                 var options = new DtsWorkerOptions
                 {
-                    ServerUrl = target.ServerUrl,
+                    ServerUrls = target.ServerUrls,
                     UserId = target.UserId,
                     Secret = target.Secret,
                     TrustedCaFile = target.CaFile,
@@ -101,7 +101,7 @@ public static class WorkerCommand
                     var runner = new CommandRunner(new CommandRunnerOptions { Command = shellCommand, Stdin = stdinMode, Output = outputMode });
                     worker.Handle(function, runner.Handler);
                 }
-                Console.Error.WriteLine($"dts worker: serving {string.Join(", ", handlers.Keys)} from {target.ServerUrl} with concurrency {slots}");
+                Console.Error.WriteLine($"dts worker: serving {string.Join(", ", handlers.Keys)} from {target.Describe()} with concurrency {slots}");
                 await worker.RunAsync(stop.Token, abort.Token).ConfigureAwait(false);
                 return ExitCodes.Ok;
             }
