@@ -314,7 +314,7 @@ public sealed partial class PostgresJobStore
             await using var command = Cmd(c, null,
                 "SELECT coalesce(q.function, j.function), coalesce(q.paused, false), coalesce(j.queued, 0) " +
                 "FROM {s}.queues q FULL JOIN (SELECT function, count(*) AS queued FROM {s}.jobs WHERE state = 'queued' GROUP BY function) j " +
-                "ON j.function = q.function ORDER BY 1 COLLATE \"C\"");
+                "ON j.function = q.function ORDER BY coalesce(q.function, j.function) COLLATE \"C\"");
             var list = new List<QueueRecord>();
             await using var r = await command.ExecuteReaderAsync(cancellationToken);
             while (await r.ReadAsync(cancellationToken)) list.Add(new QueueRecord(r.GetString(0), r.GetBoolean(1), r.GetInt64(2)));

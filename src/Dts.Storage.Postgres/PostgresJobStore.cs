@@ -212,24 +212,30 @@ public sealed partial class PostgresJobStore : IJobStore, ISharedStore
         }, cancellationToken);
 
     /// <summary>
-    /// The claim: for each requested function that is not paused, the best queued jobs through the
-    /// jobs_ready partial index (skipping rows other leasers hold), merged by (rank, seq), cut to max,
-    /// leased in the same statement. Nothing is leased to a draining or silent worker.
+    /// The claim, one statement. For each requested function that is not paused, a window of its best
+    /// queued jobs through the jobs_ready partial index (an ordered index scan that stops after
+    /// @window rows, read without locks); of those, the best @max by (rank, seq) that no other
+    /// transaction holds are locked (FOR UPDATE SKIP LOCKED sits under the LIMIT, so exactly the rows
+    /// leased are locked: a concurrent leaser skips them and takes the next ones instead of coming
+    /// back short) and leased. The window is larger than @max so that rows other leasers hold at
+    /// that moment leave enough behind. Nothing is leased to a draining or silent worker.
     /// </summary>
     internal const string LeaseSql =
         "WITH fns AS (SELECT DISTINCT f.function FROM unnest(@functions::text[]) AS f(function) " +
         "  WHERE NOT EXISTS (SELECT 1 FROM {s}.queues q WHERE q.function = f.function AND q.paused)), " +
         "allowed AS (SELECT NOT EXISTS (SELECT 1 FROM {s}.workers w WHERE w.id = @worker " +
         "  AND (w.draining OR (@check_silent AND w.last_heartbeat_at < @silent_before))) AS ok), " +
-        "candidates AS (SELECT c.seq, row_number() OVER (ORDER BY c.rank, c.seq) AS n FROM fns " +
-        "  CROSS JOIN LATERAL (SELECT j.seq, j.rank FROM {s}.jobs j WHERE j.function = fns.function AND j.state = 'queued' " +
-        "    ORDER BY j.rank, j.seq LIMIT @max FOR UPDATE SKIP LOCKED) c " +
-        "  WHERE (SELECT ok FROM allowed) ORDER BY c.rank, c.seq LIMIT @max), " +
-        "leased AS (UPDATE {s}.jobs j SET state = 'running', lease_token = (@tokens::text[])[candidates.n], " +
+        "window_rows AS (SELECT c.seq FROM fns CROSS JOIN LATERAL (SELECT j.seq FROM {s}.jobs j " +
+        "  WHERE j.function = fns.function AND j.state = 'queued' ORDER BY j.rank, j.seq LIMIT @window) c " +
+        "  WHERE (SELECT ok FROM allowed)), " +
+        "picked AS (SELECT j.seq, j.rank FROM {s}.jobs j WHERE j.seq IN (SELECT seq FROM window_rows) AND j.state = 'queued' " +
+        "  ORDER BY j.rank, j.seq LIMIT @max FOR UPDATE OF j SKIP LOCKED), " +
+        "numbered AS (SELECT seq, row_number() OVER (ORDER BY rank, seq) AS n FROM picked), " +
+        "leased AS (UPDATE {s}.jobs j SET state = 'running', lease_token = (@tokens::text[])[numbered.n], " +
         "  lease_expires_at = @expires, worker_id = @worker, attempts = j.attempts + 1, " +
         "  started_at = coalesce(j.started_at, @now), updated_at = @now, " +
         "  deadline_at = CASE WHEN j.timeout_ms IS NULL THEN NULL ELSE @now + j.timeout_ms * interval '1 millisecond' END " +
-        "  FROM candidates WHERE j.seq = candidates.seq RETURNING j.*) " +
+        "  FROM numbered WHERE j.seq = numbered.seq RETURNING j.*) " +
         "SELECT " + Pg.JobColumns + " FROM leased ORDER BY rank, seq";
 
     public Task<IReadOnlyList<JobRecord>> JobLeaseAsync(JobLeaseParams p, CancellationToken cancellationToken)
@@ -244,6 +250,9 @@ public sealed partial class PostgresJobStore : IJobStore, ISharedStore
         }, cancellationToken);
     }
 
+    /// <summary>How many of a function's best queued jobs a lease considers: room for what other leasers hold.</summary>
+    internal static int LeaseWindow(int max) => (int)Math.Min(int.MaxValue, 4L * max + 64);
+
     internal static void AddLeaseParameters(NpgsqlCommand command, JobLeaseParams p, DateTimeOffset silentBefore)
     {
         var tokens = new string[p.Max];
@@ -254,6 +263,7 @@ public sealed partial class PostgresJobStore : IJobStore, ISharedStore
             .P("check_silent", (p.RequestedAt ?? p.Now) < silentBefore)
             .P("silent_before", Pg.Ts(silentBefore))
             .P("max", p.Max)
+            .P("window", LeaseWindow(p.Max))
             .P("tokens", tokens)
             .P("expires", Pg.Ts(p.Now + p.LeaseDuration))
             .P("now", Pg.Ts(p.Now));
