@@ -95,9 +95,10 @@ public sealed partial class PostgresJobStore
             {
                 return;
             }
-            catch (Exception e) when (e is NpgsqlException or IOException or TimeoutException or System.Net.Sockets.SocketException or InvalidOperationException)
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
-                // The connection failed; reconnect after a capped backoff.
+                // The connection failed (or a handler threw while dispatching): listening must go on, so
+                // reconnect after a capped backoff; the Resync on reconnecting covers what was missed.
             }
             try
             {

@@ -11,8 +11,8 @@ public sealed class PostgresStoreOptions
     public required string ConnectionString { get; init; }
 
     /// <summary>
-    /// The schema that holds every table: lower-case letters, digits and underscores, starting with a
-    /// letter or underscore, at most 48 characters. Several stores (or test runs) can share one database
+    /// The schema that holds every table: lower-case letters, digits and underscores, at most 48
+    /// characters, not starting with pg_ (always quoted in SQL, so a leading digit is fine). Several stores (or test runs) can share one database
     /// in different schemas.
     /// </summary>
     public string Schema { get; init; } = DefaultSchema;
@@ -25,8 +25,8 @@ public sealed class PostgresStoreOptions
     {
         if (string.IsNullOrEmpty(schema) || schema.Length > 48)
             throw new ArgumentException("The PostgreSQL schema name must have 1 to 48 characters.", nameof(schema));
-        if (schema[0] is >= '0' and <= '9')
-            throw new ArgumentException($"The PostgreSQL schema name '{schema}' must not start with a digit.", nameof(schema));
+        if (schema.StartsWith("pg_", StringComparison.Ordinal))
+            throw new ArgumentException($"The PostgreSQL schema name '{schema}' must not start with pg_ (reserved for the system).", nameof(schema));
         foreach (var c in schema)
         {
             if (c is not ((>= 'a' and <= 'z') or (>= '0' and <= '9') or '_'))

@@ -76,6 +76,7 @@ public sealed class PostgresConnectionStringsTests
     [InlineData("dts")]
     [InlineData("t_0123456789ab")]
     [InlineData("_x")]
+    [InlineData("1abc")]
     public void SchemaNames_Valid(string schema) => PostgresStoreOptions.ValidateSchema(schema);
 
     [Theory]
@@ -83,7 +84,7 @@ public sealed class PostgresConnectionStringsTests
     [InlineData("Dts")]
     [InlineData("a-b")]
     [InlineData("a\"b")]
-    [InlineData("1abc")]
+    [InlineData("pg_temp")]
     [InlineData("abcdefghijabcdefghijabcdefghijabcdefghijabcdefghij")]
     public void SchemaNames_Invalid(string schema) =>
         Assert.Throws<ArgumentException>(() => PostgresStoreOptions.ValidateSchema(schema));

@@ -168,6 +168,28 @@ public sealed class PostgresSpecificTests : PostgresStoreTest
     }
 
     [Fact]
+    public async Task Listen_AfterItsConnectionIsTerminated_Reconnects_ResyncsAndReceivesAgain()
+    {
+        var received = Channel.CreateUnbounded<ClusterSignal>();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var listening = _store.ListenAsync(s => received.Writer.TryWrite(s), stop.Token);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(20));
+        var resync = new ClusterSignal(ClusterSignalKind.Resync, "");
+        Assert.Equal(resync, await received.Reader.ReadAsync(timeout.Token));
+
+        Assert.Equal(1L, await ScalarAsync<long>(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity " +
+            $"WHERE query = 'LISTEN \"{_store.Channel}\"' AND pid <> pg_backend_pid()) t"));
+
+        Assert.Equal(resync, await received.Reader.ReadAsync(timeout.Token));
+        await _store.PublishAsync([new ClusterSignal(ClusterSignalKind.JobsReady, "after")], Ct);
+        Assert.Equal(new ClusterSignal(ClusterSignalKind.JobsReady, "after"), await received.Reader.ReadAsync(timeout.Token));
+        stop.Cancel();
+        await listening;
+    }
+
+    [Fact]
     public async Task Leadership_TwoCandidates_ExactlyOneLeads_AndDisposingItHandsOver()
     {
         await using var other = _database.NewStore();
