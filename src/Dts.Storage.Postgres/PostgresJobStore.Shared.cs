@@ -231,7 +231,21 @@ internal sealed class PostgresLeadership(string connectionString, long key) : IL
         {
             if (_disposed) return;
             _disposed = true;
-            // Closing the unpooled connection ends the session, which frees the lock.
+            // Closing the unpooled connection ends the session, which frees the lock, but the server
+            // does that only once the backend has exited; unlocking first hands over at once.
+            if (_isLeader && _connection is { } connection)
+            {
+                try
+                {
+                    await using var unlock = new NpgsqlCommand("SELECT pg_advisory_unlock(@key)", connection) { CommandTimeout = CheckTimeoutSeconds };
+                    unlock.Parameters.AddWithValue("key", key);
+                    await unlock.ExecuteScalarAsync();
+                }
+                catch (Exception e) when (e is NpgsqlException or IOException or TimeoutException or System.Net.Sockets.SocketException or InvalidOperationException)
+                {
+                    // The connection is broken: the session, and the lock with it, is gone or going.
+                }
+            }
             await DropConnectionAsync();
         }
         finally

@@ -227,7 +227,8 @@ public sealed class PostgresSpecificTests : PostgresStoreTest
         // The backend holding this schema's leader lock (an advisory lock on the two halves of the key).
         var key = _store.LockKey("leader");
         var terminated = await ScalarAsync<long>(
-            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted " +
+            // With a timeout, pg_terminate_backend waits until the backend has exited (and its locks are free).
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid, 10000) FROM pg_locks WHERE locktype = 'advisory' AND granted " +
             $"AND classid = {(uint)(key >> 32)} AND objid = {(uint)key} AND objsubid = 1) t");
         Assert.Equal(1L, terminated);
 
