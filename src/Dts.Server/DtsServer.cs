@@ -69,7 +69,7 @@ public sealed class DtsServer : IAsyncDisposable
         }
         // Checked before the store is opened, so a mistake in the options leaves nothing behind.
         var certificate = LoadCertificate(options);
-        store ??= OpenSqliteStore(options);
+        store ??= OpenStore(options);
         try
         {
             await store.MigrateAsync(cancellationToken);
@@ -145,6 +145,34 @@ public sealed class DtsServer : IAsyncDisposable
         {
             if (ownsStore) await store.DisposeAsync();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// The store the options name: a shared PostgreSQL database when <see cref="DtsServerOptions.StorePath"/>
+    /// is a connection string or URL, else the SQLite file. Either way users' secrets are encrypted
+    /// with the key in <see cref="DtsServerOptions.ResolvedKeyFile"/> (servers sharing a database
+    /// need copies of the same key file). Not yet migrated.
+    /// </summary>
+    /// <exception cref="SecretKeyFileException">The key file is too open, the wrong size or unreadable.</exception>
+    /// <exception cref="ArgumentException">The connection string or schema is malformed.</exception>
+    public static IJobStore OpenStore(DtsServerOptions options)
+    {
+        if (!options.UsesPostgres) return OpenSqliteStore(options);
+        var connectionString = Dts.Storage.Postgres.PostgresConnectionStrings.Normalize(options.StorePath!);
+        var key = SecretKeyFile.LoadOrCreate(options.ResolvedKeyFile);
+        try
+        {
+            return new Dts.Storage.Postgres.PostgresJobStore(new Dts.Storage.Postgres.PostgresStoreOptions
+            {
+                ConnectionString = connectionString,
+                Schema = options.PostgresSchema,
+                SecretCipher = new AesGcmSecretCipher(key),
+            });
+        }
+        finally
+        {
+            System.Security.Cryptography.CryptographicOperations.ZeroMemory(key);
         }
     }
 

@@ -21,8 +21,18 @@ public sealed class DtsServerOptions
 
     public string DataDirectory { get; set; } = DefaultDataDirectory;
 
-    /// <summary>The SQLite file; default <c>dts.db</c> in the data directory.</summary>
+    /// <summary>
+    /// The store: a SQLite file (default <c>dts.db</c> in the data directory), or a PostgreSQL
+    /// database given as a connection string (<c>Host=db1;Database=dts;Username=dts</c>) or a URL
+    /// (<c>postgres://dts@db1/dts</c>). Several servers may share one PostgreSQL database.
+    /// </summary>
     public string? StorePath { get; set; }
+
+    /// <summary>The PostgreSQL schema that holds Dts's tables: <c>dts</c>. Ignored for SQLite.</summary>
+    public string PostgresSchema { get; set; } = "dts";
+
+    /// <summary>True when <see cref="StorePath"/> names a PostgreSQL database rather than a SQLite file.</summary>
+    public bool UsesPostgres => StorePath is not null && Dts.Storage.Postgres.PostgresConnectionStrings.LooksLikePostgres(StorePath);
 
     /// <summary>
     /// How the SQLite store flushes commits: <c>Full</c> (default) fsyncs every group commit, so an

@@ -13,7 +13,16 @@ internal static class ServerCommand
     {
         var url = new Option<string>("--url") { Description = "Address to listen on; port 0 picks a free port.", DefaultValueFactory = _ => "http://127.0.0.1:7460" };
         var dataDir = new Option<string>("--data-dir") { Description = "Directory of the SQLite file and the first admin secret.", DefaultValueFactory = _ => DtsServerOptions.DefaultDataDirectory };
-        var store = new Option<string?>("--store") { Description = "The SQLite file (default: dts.db in the data directory)." };
+        var store = new Option<string?>("--store")
+        {
+            Description = "The SQLite file (default: dts.db in the data directory), or a PostgreSQL database as \"Host=...;Database=...;Username=...\" or postgres://user@host/db (also DTS_STORE); several servers may share one PostgreSQL database.",
+            DefaultValueFactory = _ => NullIfEmpty(Environment.GetEnvironmentVariable("DTS_STORE")),
+        };
+        var schema = new Option<string>("--schema")
+        {
+            Description = "PostgreSQL schema of Dts's tables (also DTS_SCHEMA).",
+            DefaultValueFactory = _ => NullIfEmpty(Environment.GetEnvironmentVariable("DTS_SCHEMA")) ?? "dts",
+        };
         var heartbeat = new Option<double>("--heartbeat-interval") { Description = "Seconds between worker heartbeats.", DefaultValueFactory = _ => 3 };
         var leaseTimeout = new Option<double>("--lease-timeout") { Description = "Seconds without a heartbeat after which a worker's jobs are queued again.", DefaultValueFactory = _ => 15 };
         var sync = new Option<Dts.Storage.Sqlite.SqliteSynchronous>("--sync")
@@ -32,7 +41,7 @@ internal static class ServerCommand
         var alerts = new ServerAlertArguments();
         var command = new Command("server", "Run a job server (SQLite file by default).")
         {
-            url, dataDir, store, sync, heartbeat, leaseTimeout, urlFile, keyFile, tlsCert, tlsKey, tlsPfx, tlsPfxPassword,
+            url, dataDir, store, schema, sync, heartbeat, leaseTimeout, urlFile, keyFile, tlsCert, tlsKey, tlsPfx, tlsPfxPassword,
         };
         alerts.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
@@ -42,6 +51,7 @@ internal static class ServerCommand
                 Url = parse.GetValue(url)!,
                 DataDirectory = parse.GetValue(dataDir)!,
                 StorePath = parse.GetValue(store),
+                PostgresSchema = parse.GetValue(schema)!,
                 HeartbeatInterval = TimeSpan.FromSeconds(parse.GetValue(heartbeat)),
                 LeaseTimeout = TimeSpan.FromSeconds(parse.GetValue(leaseTimeout)),
                 Synchronous = parse.GetValue(sync),
@@ -66,6 +76,10 @@ internal static class ServerCommand
                 // A configuration mistake: one line that says what to fix, not a stack trace.
                 return Cli.Fail(ex.Message);
             }
+            catch (Exception ex) when (IsDatabaseUnreachable(ex))
+            {
+                return Cli.Fail($"cannot use the store: {ex.GetBaseException().Message}");
+            }
             await using var _ = server;
             if (parse.GetValue(urlFile) is { } f) await File.WriteAllTextAsync(f, server.Url.ToString().TrimEnd('/') + "\n", CancellationToken.None);
             try
@@ -79,7 +93,8 @@ internal static class ServerCommand
             await server.StopAsync(CancellationToken.None);
             return 0;
         });
-        command.Subcommands.Add(BuildAddUser(dataDir, store));
+        command.Subcommands.Add(BuildAddUser(dataDir, store, schema));
+        command.Subcommands.Add(BuildMigrate(dataDir, store, schema));
         return command;
     }
 
@@ -89,14 +104,70 @@ internal static class ServerCommand
         HelpName = "PATH",
     };
 
-    private static Command BuildAddUser(Option<string> dataDir, Option<string?> store)
+    private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;
+
+    /// <summary>A database that cannot be reached or refuses the login: told in one line, not a stack trace.</summary>
+    private static bool IsDatabaseUnreachable(Exception ex) =>
+        ex is Npgsql.NpgsqlException or System.Net.Sockets.SocketException or TimeoutException
+        || ex.GetBaseException() is Npgsql.NpgsqlException or System.Net.Sockets.SocketException;
+
+    /// <summary>Opens and migrates the store of the options, or returns the one-line error.</summary>
+    private static async Task<(IJobStore? Store, string? Error)> OpenMigratedAsync(DtsServerOptions options, CancellationToken cancellationToken)
+    {
+        IJobStore db;
+        try
+        {
+            if (!options.UsesPostgres) Directory.CreateDirectory(options.DataDirectory);
+            // The same key file as the server's, so the server can read the secrets written here.
+            db = DtsServer.OpenStore(options);
+        }
+        catch (Exception ex) when (ex is SecretKeyFileException or ArgumentException)
+        {
+            return (null, ex.Message);
+        }
+        try
+        {
+            await db.MigrateAsync(cancellationToken);
+            return (db, null);
+        }
+        catch (Exception ex) when (ex is SecretDecryptionException || IsDatabaseUnreachable(ex))
+        {
+            await db.DisposeAsync();
+            return (null, ex is SecretDecryptionException ? ex.Message : $"cannot use the store: {ex.GetBaseException().Message}");
+        }
+    }
+
+    private static Command BuildMigrate(Option<string> dataDir, Option<string?> store, Option<string> schema)
+    {
+        var keyFile = KeyFileOption();
+        var command = new Command("migrate", "Create or upgrade the store's schema and exit (safe while other servers run: migrations take a lock).")
+        {
+            dataDir, store, schema, keyFile,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var options = new DtsServerOptions
+            {
+                DataDirectory = parse.GetValue(dataDir)!, StorePath = parse.GetValue(store),
+                PostgresSchema = parse.GetValue(schema)!, KeyFile = parse.GetValue(keyFile),
+            };
+            var (db, error) = await OpenMigratedAsync(options, cancellationToken);
+            if (db is null) return Cli.Fail(error!);
+            await using var _ = db;
+            Console.WriteLine($"{db.Description}: schema up to date");
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command BuildAddUser(Option<string> dataDir, Option<string?> store, Option<string> schema)
     {
         var keyFile = KeyFileOption();
         var name = new Argument<string>("name") { Description = "The new user's id." };
         var roles = new Option<string>("--roles") { Description = "Comma-separated roles: administrator, client, worker.", DefaultValueFactory = _ => "client" };
-        var command = new Command("add-user", "Create a user directly in the server's SQLite file and print its new secret (works while the server runs).")
+        var command = new Command("add-user", "Create a user directly in the server's store and print its new secret (works while the server runs).")
         {
-            name, roles, dataDir, store, keyFile,
+            name, roles, dataDir, store, schema, keyFile,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -108,27 +179,14 @@ internal static class ServerCommand
             var userName = parse.GetValue(name)!;
             if (userName.Length is 0 or > 64 || userName.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.')))
                 return Cli.Fail("a user id is 1 to 64 letters, digits, '_', '-' or '.'.");
-            var options = new DtsServerOptions { DataDirectory = parse.GetValue(dataDir)!, StorePath = parse.GetValue(store), KeyFile = parse.GetValue(keyFile) };
-            Directory.CreateDirectory(options.DataDirectory);
-            SqliteJobStore db;
-            try
+            var options = new DtsServerOptions
             {
-                // The same key file as the server's, so the server can read the secret written here.
-                db = DtsServer.OpenSqliteStore(options);
-            }
-            catch (SecretKeyFileException ex)
-            {
-                return Cli.Fail(ex.Message);
-            }
+                DataDirectory = parse.GetValue(dataDir)!, StorePath = parse.GetValue(store),
+                PostgresSchema = parse.GetValue(schema)!, KeyFile = parse.GetValue(keyFile),
+            };
+            var (db, error) = await OpenMigratedAsync(options, cancellationToken);
+            if (db is null) return Cli.Fail(error!);
             await using var _ = db;
-            try
-            {
-                await db.MigrateAsync(cancellationToken);
-            }
-            catch (SecretDecryptionException ex)
-            {
-                return Cli.Fail(ex.Message);
-            }
             var secret = RequestSigning.NewSecret();
             if (!await db.UserInsertAsync(new UserInsertParams(userName, secret, roleList, DateTimeOffset.UtcNow), cancellationToken))
                 return Cli.Fail($"user '{userName}' exists already.");
