@@ -607,6 +607,19 @@ public sealed partial class PostgresJobStore : IJobStore, ISharedStore
             return await command.ExecuteNonQueryAsync(cancellationToken);
         }, cancellationToken);
 
+    public Task<bool> NonceClaimAsync(NonceRecordParams p, DateTimeOffset now, CancellationToken cancellationToken) =>
+        // One autocommitted statement: the primary key decides between two servers claiming the same
+        // nonce at once; an expired row (not yet swept) is taken over.
+        ReadAsync(async c =>
+        {
+            await using var command = Cmd(c, null,
+                "INSERT INTO {s}.nonces AS n (user_name, nonce_hash, expires_at) VALUES (@user, @hash, @expires) " +
+                "ON CONFLICT (user_name, nonce_hash) DO UPDATE SET expires_at = excluded.expires_at WHERE n.expires_at <= @now " +
+                "RETURNING 1");
+            command.P("user", p.User).P("hash", p.NonceHash).P("expires", Pg.Ts(p.ExpiresAt)).P("now", Pg.Ts(now));
+            return await command.ExecuteScalarAsync(cancellationToken) is not null;
+        }, cancellationToken);
+
     public Task<bool> NonceSeenAsync(NonceSeenParams p, CancellationToken cancellationToken) =>
         ReadAsync(async c =>
         {

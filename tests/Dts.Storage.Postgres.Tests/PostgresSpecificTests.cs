@@ -241,6 +241,23 @@ public sealed class PostgresSpecificTests : PostgresStoreTest
     }
 
     [Fact]
+    public async Task NonceClaim_TwoStoresClaimingOneNonceAtOnce_ExactlyOneWins_AndAnExpiredNonceCanBeClaimedAgain()
+    {
+        await using var other = _database.NewStore();
+        var now = DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_000_000);
+        var p = new NonceRecordParams("alice", [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16], now.AddMinutes(5));
+        var claims = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => (i % 2 == 0 ? _store : other).NonceClaimAsync(p, now, Ct)));
+        Assert.Equal(1, claims.Count(c => c));
+        Assert.True(await _store.NonceSeenAsync(new NonceSeenParams("alice", p.NonceHash, now), Ct));
+        // Another user's identical nonce is its own.
+        Assert.True(await other.NonceClaimAsync(p with { User = "bob" }, now, Ct));
+        // After its expiry (not yet swept) the same nonce may be used again, once.
+        var later = now.AddMinutes(6);
+        Assert.True(await other.NonceClaimAsync(p with { ExpiresAt = later.AddMinutes(5) }, later, Ct));
+        Assert.False(await _store.NonceClaimAsync(p with { ExpiresAt = later.AddMinutes(5) }, later, Ct));
+    }
+
+    [Fact]
     public async Task ClockOffset_OnLocalhost_IsSmall()
     {
         var offset = await _store.MeasureClockOffsetAsync(Ct);
