@@ -74,7 +74,7 @@ internal static class ServerCommand
             catch (Exception ex) when (ex is SecretKeyFileException or SecretDecryptionException or ArgumentException)
             {
                 // A configuration mistake: one line that says what to fix, not a stack trace.
-                return Cli.Fail(ex.Message);
+                return Cli.Fail(PlainMessage(ex));
             }
             catch (Exception ex) when (IsDatabaseUnreachable(ex))
             {
@@ -106,6 +106,10 @@ internal static class ServerCommand
 
     private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;
 
+    /// <summary>The message without the " (Parameter 'x')" that ArgumentException appends for programmers.</summary>
+    private static string PlainMessage(Exception ex) =>
+        ex is ArgumentException { ParamName: { } name } a ? a.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : ex.Message;
+
     /// <summary>A database that cannot be reached or refuses the login: told in one line, not a stack trace.</summary>
     private static bool IsDatabaseUnreachable(Exception ex) =>
         ex is Npgsql.NpgsqlException or System.Net.Sockets.SocketException or TimeoutException
@@ -123,7 +127,7 @@ internal static class ServerCommand
         }
         catch (Exception ex) when (ex is SecretKeyFileException or ArgumentException)
         {
-            return (null, ex.Message);
+            return (null, PlainMessage(ex));
         }
         try
         {
