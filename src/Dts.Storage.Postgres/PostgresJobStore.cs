@@ -676,12 +676,14 @@ public sealed partial class PostgresJobStore : IJobStore, ISharedStore
                 touch.P("now", Pg.Ts(p.Now)).P("id", p.WorkerId);
                 if (await touch.ExecuteNonQueryAsync(cancellationToken) == 0) return new WorkerHeartbeatResult(false, []);
             }
-            // Extends the leases and lists the worker's running jobs in one statement.
+            // Extends the leases of the jobs the worker lists (a lease whose answer it never got runs
+            // out and is rescued) and lists all its running jobs, in one statement.
             var running = new Dictionary<string, bool>(StringComparer.Ordinal);
             await using (var extend = Cmd(c, t,
-                "UPDATE {s}.jobs SET lease_expires_at = @expires WHERE worker_id = @worker AND state = 'running' RETURNING id, cancel_requested"))
+                "UPDATE {s}.jobs SET lease_expires_at = CASE WHEN id = ANY(@ids) THEN @expires ELSE lease_expires_at END " +
+                "WHERE worker_id = @worker AND state = 'running' RETURNING id, cancel_requested"))
             {
-                extend.P("expires", Pg.Ts(p.LeaseExpiresAt)).P("worker", p.WorkerId);
+                extend.P("expires", Pg.Ts(p.LeaseExpiresAt)).P("worker", p.WorkerId).P("ids", p.RunningJobIds.ToArray());
                 await using var r = await extend.ExecuteReaderAsync(cancellationToken);
                 while (await r.ReadAsync(cancellationToken)) running[r.GetString(0)] = r.GetBoolean(1);
             }

@@ -121,8 +121,10 @@ internal sealed partial class WriterSession : IDisposable
             "$id", "$owner", "$name", "$functions", "$concurrency", "$now");
         _workerTouch = Sql.Command(connection, "UPDATE workers SET last_heartbeat_at = $now, lost_at = NULL WHERE id = $id", "$now", "$id");
         _extendLeases = Sql.Command(connection,
-            "UPDATE jobs SET lease_expires_at = $expires WHERE worker_id = $worker AND state = 'running'",
-            "$expires", "$worker");
+            // Only the jobs the worker lists: a lease whose answer it never got runs out and is rescued.
+            "UPDATE jobs SET lease_expires_at = $expires WHERE worker_id = $worker AND state = 'running' " +
+            "AND id IN (SELECT value FROM json_each($ids))",
+            "$expires", "$worker", "$ids");
         _workerRunning = Sql.Command(connection, WorkerRunningSql, "$worker");
         // A nonce seen again (only possible for an expired row not yet swept) keeps the later expiry.
         _nonceRecord = Sql.Command(connection,
@@ -472,6 +474,7 @@ internal sealed partial class WriterSession : IDisposable
 
         _extendLeases.Parameters[0].Value = Sql.Ms(p.LeaseExpiresAt);
         _extendLeases.Parameters[1].Value = p.WorkerId;
+        _extendLeases.Parameters[2].Value = Sql.ToJson(p.RunningJobIds);
         _extendLeases.ExecuteNonQuery();
 
         _running.Clear();

@@ -29,6 +29,10 @@ public sealed class DtsWorker : IAsyncDisposable, IDisposable
     private readonly TimeProvider _time;
     private readonly Dictionary<string, Func<WorkerJob, CancellationToken, Task<JsonElement>>> _handlers = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, RunningJob> _running = new(StringComparer.Ordinal);
+    // Jobs finished here whose final report the server has not yet answered. Heartbeats list them
+    // with the running ones, since the server extends only the leases a heartbeat lists: a report
+    // held up (a server failing over) must not let the finished job's lease run out and re-run it.
+    private readonly ConcurrentDictionary<string, byte> _unreported = new(StringComparer.Ordinal);
     private readonly Channel<JobReport> _reports = Channel.CreateUnbounded<JobReport>(new UnboundedChannelOptions { SingleReader = true });
     /// <summary>Log lines waiting to be sent; bounded so a long outage cannot fill the worker's memory.</summary>
     private readonly Channel<LogLineRequest> _logs = Channel.CreateBounded<LogLineRequest>(new BoundedChannelOptions(MaxBufferedLogLines)
@@ -283,7 +287,11 @@ public sealed class DtsWorker : IAsyncDisposable, IDisposable
         try
         {
             var report = await ExecuteAsync(state).ConfigureAwait(false);
-            if (report is not null && !state.Dropped) _reports.Writer.TryWrite(report);
+            if (report is not null && !state.Dropped)
+            {
+                _unreported[leased.Id] = 0;
+                if (!_reports.Writer.TryWrite(report)) _unreported.TryRemove(leased.Id, out _);
+            }
         }
         finally
         {
@@ -369,6 +377,10 @@ public sealed class DtsWorker : IAsyncDisposable, IDisposable
             {
                 while (batch.Count < ApiRoutes.MaxBatch && reader.TryRead(out var report)) batch.Add(report);
                 await SendReportsAsync(batch, backoff, abort).ConfigureAwait(false);
+                foreach (var report in batch)
+                {
+                    if (report.Progress is null && report.JobId is { } id) _unreported.TryRemove(id, out _);
+                }
                 batch.Clear();
             }
         }
@@ -484,6 +496,18 @@ public sealed class DtsWorker : IAsyncDisposable, IDisposable
         }
     }
 
+    /// <summary>The jobs whose leases this worker still needs: running here, or finished with the report not yet answered.</summary>
+    private List<string> HeartbeatList()
+    {
+        var list = new List<string>(_running.Count + _unreported.Count);
+        list.AddRange(_running.Keys);
+        foreach (var id in _unreported.Keys)
+        {
+            if (!_running.ContainsKey(id)) list.Add(id);
+        }
+        return list;
+    }
+
     private async Task HeartbeatLoopAsync(CancellationToken stop)
     {
         while (!stop.IsCancellationRequested)
@@ -495,7 +519,7 @@ public sealed class DtsWorker : IAsyncDisposable, IDisposable
                 await Task.Delay(interval, _time, stop).ConfigureAwait(false);
                 registration = await EnsureRegisteredAsync(stop).ConfigureAwait(false);
                 var answer = await _connection.SendAsync(HttpMethod.Post, ApiRoutes.WorkerHeartbeat(Uri.EscapeDataString(registration.WorkerId)),
-                    new HeartbeatRequest { Running = [.. _running.Keys] },
+                    new HeartbeatRequest { Running = HeartbeatList() },
                     DtsJsonContext.Default.HeartbeatRequest, DtsJsonContext.Default.HeartbeatResponse,
                     cancellationToken: stop).ConfigureAwait(false);
                 foreach (var id in answer.Cancel)

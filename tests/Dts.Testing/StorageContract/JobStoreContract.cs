@@ -848,6 +848,29 @@ public abstract class JobStoreContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Heartbeat_DoesNotExtendALeaseTheWorkerDoesNotList_SoItsLostLeaseAnswerExpires()
+    {
+        // A lease whose answer never reached the worker (a server died after the commit): the worker
+        // does not know the job, so its heartbeats must not keep the job leased for ever.
+        await RegisterAsync("worker-1");
+        await Store.JobInsertManyAsync(new JobInsertManyParams([NewJob(), NewJob()], T0), Ct);
+        var known = await LeaseOneAsync(worker: "worker-1");
+        var orphan = await LeaseOneAsync(worker: "worker-1");
+        var now = T0.AddSeconds(20);
+
+        var result = await Store.WorkerHeartbeatAsync(new WorkerHeartbeatParams("worker-1", [known.Id], now, now + LeaseTime), Ct);
+
+        Assert.True(result.Found);
+        Assert.Empty(result.Cancel);
+        Assert.Equal(now + LeaseTime, (await GetAsync(known.Id)).LeaseExpiresAt);
+        Assert.Equal(orphan.LeaseExpiresAt, (await GetAsync(orphan.Id)).LeaseExpiresAt);
+        var rescued = await Store.JobRescueExpiredAsync(new JobRescueExpiredParams(orphan.LeaseExpiresAt!.Value + TimeSpan.FromSeconds(1), 100), Ct);
+        Assert.Equal(1, rescued.Requeued);
+        Assert.Equal(JobState.Queued, (await GetAsync(orphan.Id)).State);
+        Assert.Equal(JobState.Running, (await GetAsync(known.Id)).State);
+    }
+
+    [Fact]
     public async Task Heartbeat_ReturnsCancelForCancelledAndForeignJobs()
     {
         await RegisterAsync("worker-1");
