@@ -43,6 +43,10 @@ public sealed class DtsServer : IAsyncDisposable
     public ServerContext Context { get; }
     public IJobStore Store => Context.Store;
 
+    /// <summary>The background daemons of this server (for tests and diagnostics: their counters).</summary>
+    public IReadOnlyList<Daemon> Daemons =>
+        [.. _app.Services.GetServices<IHostedService>().OfType<Daemon>()];
+
     /// <summary>
     /// Opens the store (migrating it), creates the first administrator on an empty store, and
     /// starts listening. <paramref name="store"/> overrides the SQLite file of the options.
