@@ -234,8 +234,12 @@ internal static class BenchCommand
             report.LatencyP99Us = Us(histogram.GetValueAtPercentile(99));
             report.LatencyMaxUs = Us(histogram.GetMaxValue());
             AnsiConsole.MarkupLine($"single job round trip p50: [bold]{report.LatencyP50Us:N0}[/] us");
-            // The latency jobs' results are still pending for the first client; acknowledge them.
-            await foreach (var _ in one.ReadResultsAsync(ApiRoutes.MaxBatch, stopWhenIdle: true, cancellationToken)) { }
+            // The latency jobs' results are still pending for the first client. On an existing server,
+            // acknowledge them (this waits for one idle long poll); a server of our own is thrown away.
+            if (server is RemoteBenchServer)
+            {
+                await foreach (var _ in one.ReadResultsAsync(ApiRoutes.MaxBatch, stopWhenIdle: true, cancellationToken)) { }
+            }
         }
         report.ServerCpuSecondsTotal = cpuStart is { } c0 && server.CpuSeconds() is { } c1 ? c1 - c0 : null;
         report.PeakMemoryMb = server.PeakMemoryMb();
