@@ -19,7 +19,11 @@ public abstract class SqliteBenchmarkBase
     {
         _dir = Path.Combine(Path.GetTempPath(), $"dts-benchmarks-{Guid.NewGuid():N}");
         Directory.CreateDirectory(_dir);
-        Store = new SqliteJobStore(new SqliteStoreOptions { Path = Path.Combine(_dir, "dts.db"), Synchronous = Synchronous });
+        Store = new SqliteJobStore(new SqliteStoreOptions
+        {
+            Path = Path.Combine(_dir, "dts.db"), Synchronous = Synchronous,
+            SecretCipher = new Dts.Core.Security.AesGcmSecretCipher(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
+        });
         await Store.MigrateAsync(CancellationToken.None);
         await Store.WorkerUpsertAsync(new WorkerUpsertParams("bench-worker", "bench", "bench", ["bench.noop"], 1000, DateTimeOffset.UtcNow), CancellationToken.None);
     }
