@@ -67,18 +67,48 @@ internal sealed class InProcessBenchServer(DtsServer server, Dts.Storage.Sqlite.
     public override ValueTask DisposeAsync() => server.DisposeAsync();
 }
 
-/// <summary>An existing server: users come from the given credentials, CPU and memory are unknown.</summary>
+/// <summary>
+/// An existing server. With an administrator's credentials, the bench creates its own users (names
+/// with a random suffix); otherwise every client and worker uses the given user, which then allows
+/// one client only (two clients of one user would take each other's results). CPU and memory are unknown.
+/// </summary>
 internal sealed class RemoteBenchServer(string url, string user, string secret) : BenchServer
 {
+    private readonly DtsAdminClient _admin = new(new DtsConnectionOptions { ServerUrl = url, UserId = user, Secret = secret });
+    private readonly string _suffix = Guid.NewGuid().ToString("N")[..8];
+    private bool _sharedUser;
+
     public override string Url => url;
     public override string Description => $"existing server at {url}";
     public override string MeasuredBy => "n/a (existing server: its CPU and memory are not visible from here)";
+    public bool SharesOneUser => _sharedUser;
     public override double? CpuSeconds() => null;
     public override double? PeakMemoryMb() => null;
     public override double? MemoryMb() => null;
-    public override Task<(string User, string Secret)> UserAsync(string name, string[] roles, CancellationToken cancellationToken) =>
-        Task.FromResult((user, secret));
-    public override ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    public override async Task<(string User, string Secret)> UserAsync(string name, string[] roles, CancellationToken cancellationToken)
+    {
+        if (!_sharedUser)
+        {
+            try
+            {
+                var unique = $"{name}-{_suffix}";
+                var created = await _admin.CreateUserAsync(new UserCreateRequest { Name = unique, Roles = [.. roles] }, cancellationToken);
+                return (unique, created.Secret);
+            }
+            catch (DtsApiException ex) when (ex.Status is 401 or 403)
+            {
+                _sharedUser = true;
+            }
+        }
+        return (user, secret);
+    }
+
+    public override ValueTask DisposeAsync()
+    {
+        _admin.Dispose();
+        return ValueTask.CompletedTask;
+    }
 }
 
 /// <summary>

@@ -111,6 +111,11 @@ internal static class BenchCommand
                 Console.Error.WriteLine("dts bench: interrupted");
                 return 130;
             }
+            catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or DtsApiException or HttpRequestException)
+            {
+                Console.Error.WriteLine("dts bench: " + ex.Message);
+                return 1;
+            }
             finally
             {
                 if (given is null) TryDelete(workDir);
@@ -129,6 +134,8 @@ internal static class BenchCommand
             var (name, secret) = await server.UserAsync($"bench-client-{i + 1}", [Roles.Client], cancellationToken);
             clients.Add(new DtsClient(name, secret, url, maxConcurrency: 16));
         }
+        if (server is RemoteBenchServer { SharesOneUser: true } && s.Clients > 1)
+            throw new InvalidOperationException("--user is not an administrator, so every client would share it and take each other's results: use --clients 1 or an administrator");
         var arg = JsonSerializer.SerializeToElement(new[] { new string('x', s.Payload) }, CliJson.Default.StringArray);
         var report = new BenchReport
         {
