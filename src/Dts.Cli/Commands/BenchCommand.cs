@@ -1,77 +1,106 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
+using Dts.Cli.Bench;
 using Dts.Client;
 using Dts.Contracts;
-using Dts.Server;
 using Dts.Worker;
 using HdrHistogram;
 using Spectre.Console;
 
 namespace Dts.Cli.Commands;
 
-internal sealed class BenchReport
-{
-    public DateTimeOffset Date { get; set; }
-    public string Machine { get; set; } = "";
-    public string Store { get; set; } = "";
-    public int Jobs { get; set; }
-    public int Workers { get; set; }
-    public int Clients { get; set; }
-    public int Batch { get; set; }
-    public int PayloadBytes { get; set; }
-    public double EndToEndJobsPerSecond { get; set; }
-    public double SubmitJobsPerSecond { get; set; }
-    public double DrainJobsPerSecond { get; set; }
-    public double LatencyP50Us { get; set; }
-    public double LatencyP90Us { get; set; }
-    public double LatencyP99Us { get; set; }
-    public double LatencyMaxUs { get; set; }
-    public double CpuSecondsPer1000Jobs { get; set; }
-    public double PeakMemoryMb { get; set; }
-    public string Note { get; set; } = "";
-}
-
 /// <summary>
 /// A load generator over the public API: end-to-end, submit-only and drain-only rates for no-op
-/// jobs with the batch endpoints, and the round trip of single foreground jobs.
+/// jobs with the batch endpoints, and the round trip of single foreground jobs. The server runs as
+/// a child process by default so that its CPU time and peak memory are measured apart from the
+/// load generator's.
 /// </summary>
 internal static class BenchCommand
 {
+    private static readonly string[] AllPhases = ["e2e", "submit", "drain", "latency"];
+
+    private sealed record Settings(int Jobs, int Workers, int Clients, int Batch, int Payload, int Samples, int Warmup,
+        HashSet<string> Phases, long Queued, Dts.Storage.Sqlite.SqliteSynchronous Sync);
+
     public static Command Build()
     {
-        var jobs = new Option<int>("--jobs") { Description = "Jobs per throughput phase.", DefaultValueFactory = _ => 50_000 };
-        var workers = new Option<int>("--workers") { Description = "Workers (in-process, each with its own connection).", DefaultValueFactory = _ => 4 };
+        var jobs = new Option<int?>("--jobs") { Description = "Jobs per throughput phase (default 50000; 1000 with --smoke)." };
+        var workers = new Option<int>("--workers") { Description = "Workers (in this process, each with its own connection).", DefaultValueFactory = _ => 4 };
         var clients = new Option<int>("--clients") { Description = "Clients, each a separate user.", DefaultValueFactory = _ => 2 };
         var batch = new Option<int>("--batch") { Description = "Jobs per submit request.", DefaultValueFactory = _ => 500 };
         var payload = new Option<int>("--payload") { Description = "Bytes of argument text per job.", DefaultValueFactory = _ => 0 };
-        var samples = new Option<int>("--latency-samples") { Description = "Single foreground jobs timed one at a time.", DefaultValueFactory = _ => 2000 };
+        var samples = new Option<int?>("--latency-samples") { Description = "Single foreground jobs timed one at a time (default 2000; 50 with --smoke)." };
         var dir = new Option<string?>("--dir") { Description = "Data directory of the benchmark's server (default: a temporary one, deleted)." };
         var sync = new Option<Dts.Storage.Sqlite.SqliteSynchronous>("--sync") { Description = "SQLite flushing of the benchmark's server: Full (default) or Normal.", DefaultValueFactory = _ => Dts.Storage.Sqlite.SqliteSynchronous.Full };
-        var json = new Option<string?>("--json") { Description = "Also write the figures to this JSON file." };
-        var command = new Command("bench", "Measure throughput and latency of a Dts server on this machine (starts its own server on the SQLite default).")
+        var json = new Option<string?>("--json") { Description = "Also write every figure to this JSON file." };
+        var inProcess = new Option<bool>("--in-process") { Description = "Run the server inside this process (CPU and memory are then the whole process's)." };
+        var server = new Option<string?>("--server") { Description = "Target an existing server at this URL instead of starting one (its CPU and memory are then n/a); needs --user and --secret of a user with the client and worker roles." };
+        var user = new Option<string?>("--user") { Description = "With --server: the user for clients and workers (default $DTS_USER)." };
+        var secret = new Option<string?>("--secret") { Description = "With --server: that user's secret (default $DTS_SECRET)." };
+        var store = new Option<string?>("--store") { Description = "Passed verbatim to the child `dts server --store` (e.g. another SQLite file or a PostgreSQL connection string)." };
+        var smoke = new Option<bool>("--smoke") { Description = "A tiny run that finishes in seconds (for CI): 1000 jobs, 50 latency samples." };
+        var phases = new Option<string>("--phases") { Description = "Comma-separated phases to run: e2e, submit, drain, latency (default all; drain alone with --queued).", DefaultValueFactory = _ => "" };
+        var queued = new Option<long>("--queued") { Description = "Before the drain phase, queue this many extra jobs (in batches) so claim and complete run against a deep queue; the drain phase still times --jobs completions.", DefaultValueFactory = _ => 0 };
+        var command = new Command("bench", "Measure throughput, latency, and the server's CPU and memory (starts its own `dts server` child on the SQLite default).")
         {
-            jobs, workers, clients, batch, payload, samples, dir, sync, json,
+            jobs, workers, clients, batch, payload, samples, dir, sync, json, inProcess, server, user, secret, store, smoke, phases, queued,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            var n = parse.GetValue(jobs);
+            var isSmoke = parse.GetValue(smoke);
+            var n = parse.GetValue(jobs) ?? (isSmoke ? 1000 : 50_000);
             var w = parse.GetValue(workers);
             var c = parse.GetValue(clients);
             var b = parse.GetValue(batch);
+            var q = parse.GetValue(queued);
             if (n < 1) return Cli.Fail("--jobs must be at least 1.");
             if (w is < 1 or > 64) return Cli.Fail("--workers must be from 1 to 64.");
             if (c is < 1 or > 64) return Cli.Fail("--clients must be from 1 to 64.");
             if (b is < 1 or > ApiRoutes.MaxBatch) return Cli.Fail($"--batch must be from 1 to {ApiRoutes.MaxBatch}.");
             if (parse.GetValue(payload) is < 0 or > 512 * 1024) return Cli.Fail("--payload must be from 0 to 524288.");
-            if (parse.GetValue(samples) < 0) return Cli.Fail("--latency-samples must not be negative.");
+            var s = parse.GetValue(samples) ?? (isSmoke ? 50 : 2000);
+            if (s < 0) return Cli.Fail("--latency-samples must not be negative.");
+            if (q < 0) return Cli.Fail("--queued must not be negative.");
+            var phaseText = parse.GetValue(phases)!;
+            var chosen = phaseText.Length == 0
+                ? (q > 0 ? new HashSet<string> { "drain" } : [.. AllPhases])
+                : phaseText.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(p => p.ToLowerInvariant()).ToHashSet();
+            if (chosen.Count == 0 || chosen.Any(p => !AllPhases.Contains(p)))
+                return Cli.Fail($"--phases takes a comma-separated list of {string.Join(", ", AllPhases)}.");
+            var targetUrl = parse.GetValue(server);
+            if (targetUrl is not null && parse.GetValue(inProcess)) return Cli.Fail("--server and --in-process exclude each other.");
+            if (parse.GetValue(store) is not null && (targetUrl is not null || parse.GetValue(inProcess)))
+                return Cli.Fail("--store applies to the child server only (not with --server or --in-process).");
+            var remoteUser = parse.GetValue(user) ?? Environment.GetEnvironmentVariable("DTS_USER");
+            var remoteSecret = parse.GetValue(secret) ?? Environment.GetEnvironmentVariable("DTS_SECRET");
+            if (targetUrl is not null && (string.IsNullOrEmpty(remoteUser) || string.IsNullOrEmpty(remoteSecret)))
+                return Cli.Fail("--server needs --user and --secret (or DTS_USER and DTS_SECRET).");
+
+            var settings = new Settings(n, w, c, b, parse.GetValue(payload), s, isSmoke ? 200 : Math.Min(n, 2000), chosen, q, parse.GetValue(sync));
             var given = parse.GetValue(dir);
             var workDir = given ?? Path.Combine(Path.GetTempPath(), $"dts-bench-{Guid.NewGuid():N}");
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             using var signals = Cli.StopOnSignals(stop, "the benchmark");
             try
             {
-                var report = await RunAsync(workDir, n, w, c, b, parse.GetValue(payload), parse.GetValue(samples), parse.GetValue(sync), stop.Token);
+                BenchReport report;
+                if (targetUrl is not null)
+                {
+                    await using var remote = new RemoteBenchServer(targetUrl, remoteUser!, remoteSecret!);
+                    report = await RunAsync(remote, "existing server", settings, stop.Token);
+                }
+                else if (parse.GetValue(inProcess))
+                {
+                    var inner = await Cli.StartQuietServerAsync(workDir, stop.Token, settings.Sync);
+                    await using var local = new InProcessBenchServer(inner, settings.Sync);
+                    report = await RunAsync(local, "in-process server", settings, stop.Token);
+                }
+                else
+                {
+                    await using var child = await ChildBenchServer.StartAsync(workDir, parse.GetValue(store), settings.Sync, stop.Token);
+                    report = await RunAsync(child, "child server process", settings, stop.Token);
+                }
                 Print(report);
                 if (parse.GetValue(json) is { } file)
                     await File.WriteAllTextAsync(file, JsonSerializer.Serialize(report, CliJson.Default.BenchReport) + "\n", CancellationToken.None);
@@ -82,6 +111,11 @@ internal static class BenchCommand
                 Console.Error.WriteLine("dts bench: interrupted");
                 return 130;
             }
+            catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or DtsApiException or HttpRequestException)
+            {
+                Console.Error.WriteLine("dts bench: " + ex.Message);
+                return 1;
+            }
             finally
             {
                 if (given is null) TryDelete(workDir);
@@ -90,79 +124,133 @@ internal static class BenchCommand
         return command;
     }
 
-    private static async Task<BenchReport> RunAsync(string workDir, int n, int workerCount, int clientCount, int batch, int payloadBytes, int samples, Dts.Storage.Sqlite.SqliteSynchronous sync, CancellationToken cancellationToken)
+    private static async Task<BenchReport> RunAsync(BenchServer server, string mode, Settings s, CancellationToken cancellationToken)
     {
-        await using var server = await Cli.StartQuietServerAsync(workDir, cancellationToken, sync);
-        var url = server.Url.ToString();
-        var workerSecret = await server.CreateUserAsync("bench-worker", [Roles.Worker], cancellationToken);
+        var url = server.Url;
+        var (workerUser, workerSecret) = await server.UserAsync("bench-worker", [Roles.Worker], cancellationToken);
         var clients = new List<DtsClient>();
-        for (var i = 0; i < clientCount; i++)
+        for (var i = 0; i < s.Clients; i++)
         {
-            var name = $"bench-client-{i + 1}";
-            clients.Add(new DtsClient(name, await server.CreateUserAsync(name, [Roles.Client], cancellationToken), url, maxConcurrency: 16));
+            var (name, secret) = await server.UserAsync($"bench-client-{i + 1}", [Roles.Client], cancellationToken);
+            clients.Add(new DtsClient(name, secret, url, maxConcurrency: 16));
         }
-        var arg = JsonSerializer.SerializeToElement(new[] { new string('x', payloadBytes) }, CliJson.Default.StringArray);
-        var process = Process.GetCurrentProcess();
+        if (server is RemoteBenchServer { SharesOneUser: true } && s.Clients > 1)
+            throw new InvalidOperationException("--user is not an administrator, so every client would share it and take each other's results: use --clients 1 or an administrator");
+        var arg = JsonSerializer.SerializeToElement(new[] { new string('x', s.Payload) }, CliJson.Default.StringArray);
         var report = new BenchReport
         {
-            Date = DateTimeOffset.UtcNow, Machine = $"{Environment.ProcessorCount} cores, {Environment.OSVersion}", Store = $"{server.Store.Description} (synchronous={sync})",
-            Jobs = n, Workers = workerCount, Clients = clientCount, Batch = batch, PayloadBytes = payloadBytes,
-            Note = "server, workers and clients share this process; CPU and memory are the whole process's",
+            Date = DateTimeOffset.UtcNow,
+            Machine = $"{Environment.ProcessorCount} cores, {Environment.OSVersion}",
+            Mode = mode, Store = server.Description, ServerMeasuredBy = server.MeasuredBy,
+            Phases = string.Join(",", AllPhases.Where(s.Phases.Contains)),
+            Jobs = s.Jobs, Workers = s.Workers, Clients = s.Clients, Batch = s.Batch, PayloadBytes = s.Payload, Queued = s.Queued,
+            Note = $"CPU and memory: {server.MeasuredBy}",
         };
+        var cpuStart = server.CpuSeconds();
+        double? CpuPer1000(double? before, int jobs) =>
+            before is { } b && server.CpuSeconds() is { } a ? (a - b) / jobs * 1000 : null;
 
-        await using var noop = await StartWorkersAsync(url, workerSecret, workerCount, "bench.noop", cancellationToken);
-
-        // Warm up the JIT and connections so the first phase is not measured cold.
-        await PumpAsync(clients, "bench.noop", Math.Min(n, 2000), batch, arg, cancellationToken);
-
-        var cpu0 = process.TotalProcessorTime;
-        var t = Stopwatch.StartNew();
-        await PumpAsync(clients, "bench.noop", n, batch, arg, cancellationToken);
-        report.EndToEndJobsPerSecond = n / t.Elapsed.TotalSeconds;
-        process.Refresh();
-        report.CpuSecondsPer1000Jobs = (process.TotalProcessorTime - cpu0).TotalSeconds / n * 1000;
-        AnsiConsole.MarkupLine($"end to end: [bold]{report.EndToEndJobsPerSecond:N0}[/] jobs/s");
-
-        // Submit-only: nobody serves bench.drain yet, so the jobs pile up in the queue.
-        t.Restart();
-        var perClient = Split(n, clientCount);
-        await Task.WhenAll(clients.Select((c, i) => SubmitOnlyAsync(c, "bench.drain", perClient[i], batch, arg, cancellationToken)));
-        report.SubmitJobsPerSecond = n / t.Elapsed.TotalSeconds;
-        AnsiConsole.MarkupLine($"submit only: [bold]{report.SubmitJobsPerSecond:N0}[/] jobs/s");
-
-        // Drain: workers start on a full queue; done when every result has reached its client.
-        t.Restart();
-        var readers = clients.Select((c, i) => CountResultsAsync(c, perClient[i], cancellationToken)).ToList();
-        await using (await StartWorkersAsync(url, workerSecret, workerCount, "bench.drain", cancellationToken))
+        var needNoop = s.Phases.Contains("e2e") || s.Phases.Contains("latency");
+        await using var noop = needNoop ? StartWorkers(url, workerUser, workerSecret, s.Workers, "bench.noop") : null;
+        if (needNoop)
         {
-            await Task.WhenAll(readers);
+            // Warm up the JIT and connections so the first phase is not measured cold.
+            await PumpAsync(clients, "bench.noop", s.Warmup, s.Batch, arg, cancellationToken);
         }
-        report.DrainJobsPerSecond = n / t.Elapsed.TotalSeconds;
-        AnsiConsole.MarkupLine($"drain: [bold]{report.DrainJobsPerSecond:N0}[/] jobs/s");
 
-        if (samples > 0)
+        if (s.Phases.Contains("e2e"))
+        {
+            var cpu0 = server.CpuSeconds();
+            var t = Stopwatch.StartNew();
+            await PumpAsync(clients, "bench.noop", s.Jobs, s.Batch, arg, cancellationToken);
+            report.EndToEndSeconds = t.Elapsed.TotalSeconds;
+            report.EndToEndJobsPerSecond = s.Jobs / t.Elapsed.TotalSeconds;
+            report.EndToEndServerCpuSecondsPer1000Jobs = CpuPer1000(cpu0, s.Jobs);
+            report.CpuSecondsPer1000Jobs = report.EndToEndServerCpuSecondsPer1000Jobs;
+            AnsiConsole.MarkupLine($"end to end: [bold]{report.EndToEndJobsPerSecond:N0}[/] jobs/s");
+        }
+
+        var perClient = Split(s.Jobs, s.Clients);
+        var drain = s.Phases.Contains("drain");
+        if (drain && s.Queued > 0)
+        {
+            // The deep queue: jobs of the drained function that nobody serves yet.
+            var t = Stopwatch.StartNew();
+            var fill = Split(checked((int)Math.Min(s.Queued, int.MaxValue)), s.Clients);
+            long done = 0;
+            var step = Math.Max(s.Queued / 20, 1);
+            await Task.WhenAll(clients.Select((c, i) => SubmitOnlyAsync(c, "bench.drain", fill[i], Math.Min(ApiRoutes.MaxBatch, Math.Max(s.Batch, 1000)), arg, added =>
+            {
+                var now = Interlocked.Add(ref done, added);
+                if (now / step != (now - added) / step) Console.Error.WriteLine($"dts bench: queued {now:N0} of {s.Queued:N0} ({now / t.Elapsed.TotalSeconds:N0} jobs/s, server {server.MemoryMb()?.ToString("N0") ?? "n/a"} MB)");
+            }, cancellationToken)));
+            report.QueuedFillSeconds = t.Elapsed.TotalSeconds;
+            report.QueuedFillJobsPerSecond = s.Queued / t.Elapsed.TotalSeconds;
+            report.MemoryAfterFillMb = server.MemoryMb();
+            AnsiConsole.MarkupLine($"queued {s.Queued:N0} jobs: [bold]{report.QueuedFillJobsPerSecond:N0}[/] jobs/s");
+        }
+
+        if (s.Phases.Contains("submit") || drain)
+        {
+            // Submit-only: nobody serves bench.drain yet, so the jobs pile up in the queue.
+            var cpu0 = server.CpuSeconds();
+            var t = Stopwatch.StartNew();
+            await Task.WhenAll(clients.Select((c, i) => SubmitOnlyAsync(c, "bench.drain", perClient[i], s.Batch, arg, null, cancellationToken)));
+            report.SubmitSeconds = t.Elapsed.TotalSeconds;
+            report.SubmitJobsPerSecond = s.Jobs / t.Elapsed.TotalSeconds;
+            report.SubmitServerCpuSecondsPer1000Jobs = CpuPer1000(cpu0, s.Jobs);
+            AnsiConsole.MarkupLine($"submit only: [bold]{report.SubmitJobsPerSecond:N0}[/] jobs/s");
+        }
+
+        if (drain)
+        {
+            // Drain: workers start on a full queue; done when --jobs results have reached their clients.
+            var cpu0 = server.CpuSeconds();
+            var t = Stopwatch.StartNew();
+            var readers = clients.Select((c, i) => CountResultsAsync(c, perClient[i], cancellationToken)).ToList();
+            await using (StartWorkers(url, workerUser, workerSecret, s.Workers, "bench.drain"))
+            {
+                await Task.WhenAll(readers);
+                report.DrainSeconds = t.Elapsed.TotalSeconds;
+                report.DrainJobsPerSecond = s.Jobs / t.Elapsed.TotalSeconds;
+                report.DrainServerCpuSecondsPer1000Jobs = CpuPer1000(cpu0, s.Jobs);
+            }
+            AnsiConsole.MarkupLine($"drain ({s.Workers} workers): [bold]{report.DrainJobsPerSecond:N0}[/] jobs/s");
+        }
+
+        if (s.Phases.Contains("latency") && s.Samples > 0)
         {
             var histogram = new LongHistogram(TimeStamp.Seconds(60), 3);
             var one = clients[0];
-            for (var i = 0; i < samples + Math.Min(200, samples); i++)
+            var warm = Math.Min(200, s.Samples);
+            var cpu0 = server.CpuSeconds();
+            for (var i = 0; i < s.Samples + warm; i++)
             {
                 var start = Stopwatch.GetTimestamp();
                 var submitted = await one.SubmitAsync(new SubmitJobRequest { Function = "bench.noop", Args = arg }, cancellationToken);
                 var done = await one.WaitAsync(submitted.Id, TimeSpan.FromSeconds(30), cancellationToken);
                 var elapsed = Stopwatch.GetTimestamp() - start;
                 if (done.State != JobState.Succeeded) throw new InvalidOperationException($"latency job ended {done.State.ToWire()}");
-                if (i >= Math.Min(200, samples)) histogram.RecordValue(elapsed);
+                if (i >= warm) histogram.RecordValue(elapsed);
             }
-            double Us(double percentile) => histogram.GetValueAtPercentile(percentile) * 1_000_000.0 / Stopwatch.Frequency;
-            report.LatencyP50Us = Us(50);
-            report.LatencyP90Us = Us(90);
-            report.LatencyP99Us = Us(99);
-            report.LatencyMaxUs = histogram.GetMaxValue() * 1_000_000.0 / Stopwatch.Frequency;
-            // The latency jobs' results are still pending for the first client; acknowledge them.
-            await foreach (var _ in one.ReadResultsAsync(ApiRoutes.MaxBatch, stopWhenIdle: true, cancellationToken)) { }
+            report.LatencyServerCpuSecondsPer1000Jobs = CpuPer1000(cpu0, s.Samples + warm);
+            double Us(long ticks) => ticks * 1_000_000.0 / Stopwatch.Frequency;
+            report.LatencySamples = s.Samples;
+            report.LatencyP50Us = Us(histogram.GetValueAtPercentile(50));
+            report.LatencyP90Us = Us(histogram.GetValueAtPercentile(90));
+            report.LatencyP99Us = Us(histogram.GetValueAtPercentile(99));
+            report.LatencyMaxUs = Us(histogram.GetMaxValue());
+            AnsiConsole.MarkupLine($"single job round trip p50: [bold]{report.LatencyP50Us:N0}[/] us");
+            // The latency jobs' results are still pending for the first client. On an existing server,
+            // acknowledge them (this waits for one idle long poll); a server of our own is thrown away.
+            if (server is RemoteBenchServer)
+            {
+                await foreach (var _ in one.ReadResultsAsync(ApiRoutes.MaxBatch, stopWhenIdle: true, cancellationToken)) { }
+            }
         }
-        process.Refresh();
-        report.PeakMemoryMb = process.PeakWorkingSet64 / 1024.0 / 1024.0;
+        report.ServerCpuSecondsTotal = cpuStart is { } c0 && server.CpuSeconds() is { } c1 ? c1 - c0 : null;
+        report.PeakMemoryMb = server.PeakMemoryMb();
+        report.MemoryAtEndMb = server.MemoryMb();
         foreach (var c in clients) await c.DisposeAsync();
         return report;
     }
@@ -178,9 +266,8 @@ internal static class BenchCommand
         }
     }
 
-    private static Task<WorkerGroup> StartWorkersAsync(string url, string secret, int count, string function, CancellationToken cancellationToken)
+    private static WorkerGroup StartWorkers(string url, string user, string secret, int count, string function)
     {
-        _ = cancellationToken;
         var stop = new CancellationTokenSource();
         var workers = new List<DtsWorker>();
         var runs = new List<Task>();
@@ -189,14 +276,14 @@ internal static class BenchCommand
         {
             var w = new DtsWorker(new DtsWorkerOptions
             {
-                ServerUrl = url, UserId = "bench-worker", Secret = secret, Concurrency = 1000, Name = $"bench-{function}-{i + 1}",
+                ServerUrl = url, UserId = user, Secret = secret, Concurrency = 1000, Name = $"bench-{function}-{i + 1}",
                 Log = line => Console.Error.WriteLine($"worker: {line}"),
             });
             w.Handle(function, (_, _) => Task.FromResult(nothing));
             workers.Add(w);
             runs.Add(w.RunAsync(stop.Token));
         }
-        return Task.FromResult(new WorkerGroup(workers, runs, stop));
+        return new WorkerGroup(workers, runs, stop);
     }
 
     private static async Task PumpAsync(List<DtsClient> clients, string function, int n, int batch, JsonElement arg, CancellationToken cancellationToken)
@@ -208,7 +295,7 @@ internal static class BenchCommand
                 split[i], (_, _) => { }, _ => { }, cancellationToken)));
     }
 
-    private static async Task SubmitOnlyAsync(DtsClient client, string function, int n, int batch, JsonElement arg, CancellationToken cancellationToken)
+    private static async Task SubmitOnlyAsync(DtsClient client, string function, int n, int batch, JsonElement arg, Action<int>? progress, CancellationToken cancellationToken)
     {
         var sends = new List<Task>();
         using var slots = new SemaphoreSlim(4);
@@ -222,12 +309,19 @@ internal static class BenchCommand
                 try
                 {
                     await client.SubmitBatchAsync(jobs, cancellationToken);
+                    progress?.Invoke(size);
                 }
                 finally
                 {
                     slots.Release();
                 }
             }, cancellationToken));
+            // Keep the list of finished sends short on very long runs.
+            if (sends.Count > 64)
+            {
+                await Task.WhenAll(sends.Where(x => x.IsCompleted));
+                sends.RemoveAll(x => x.IsCompleted);
+            }
         }
         await Task.WhenAll(sends);
     }
@@ -236,8 +330,7 @@ internal static class BenchCommand
     {
         if (expected == 0) return;
         var seen = 0;
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        await foreach (var _ in client.ReadResultsAsync(ApiRoutes.MaxBatch, cancellationToken: stop.Token))
+        await foreach (var _ in client.ReadResultsAsync(ApiRoutes.MaxBatch, cancellationToken: cancellationToken))
         {
             if (++seen >= expected) break;
         }
@@ -245,17 +338,27 @@ internal static class BenchCommand
 
     private static int[] Split(int n, int parts) => Enumerable.Range(0, parts).Select(i => n / parts + (i < n % parts ? 1 : 0)).ToArray();
 
+    private static string Rate(double? v) => v is { } x ? $"{x:N0} jobs/s" : "-";
+    private static string Cpu(double? v) => v is { } x ? $"{x:F3} s" : "n/a";
+
     private static void Print(BenchReport r)
     {
         var table = new Table().AddColumns("figure", "value");
-        table.AddRow("store", r.Store);
-        table.AddRow("jobs per phase / workers / clients / batch", $"{r.Jobs:N0} / {r.Workers} / {r.Clients} / {r.Batch}");
-        table.AddRow("end to end (submit, run, result received)", $"{r.EndToEndJobsPerSecond:N0} jobs/s");
-        table.AddRow("submit only (durable)", $"{r.SubmitJobsPerSecond:N0} jobs/s");
-        table.AddRow("drain only", $"{r.DrainJobsPerSecond:N0} jobs/s");
-        table.AddRow("single job round trip p50 / p90 / p99 / max", $"{r.LatencyP50Us:N0} / {r.LatencyP90Us:N0} / {r.LatencyP99Us:N0} / {r.LatencyMaxUs:N0} us");
-        table.AddRow("CPU per 1000 jobs (end to end)", $"{r.CpuSecondsPer1000Jobs:F3} s");
-        table.AddRow("peak memory", $"{r.PeakMemoryMb:N0} MB");
+        table.AddRow("mode / store", Markup.Escape($"{r.Mode} / {r.Store}"));
+        table.AddRow("jobs per phase / workers / clients / batch / payload", $"{r.Jobs:N0} / {r.Workers} / {r.Clients} / {r.Batch} / {r.PayloadBytes} B");
+        if (r.Queued > 0)
+        {
+            table.AddRow("extra jobs queued before the drain", $"{r.Queued:N0} at {Rate(r.QueuedFillJobsPerSecond)}");
+            table.AddRow("server memory after queueing them", r.MemoryAfterFillMb is { } m ? $"{m:N0} MB" : "n/a");
+        }
+        table.AddRow("end to end (submit, run, result received)", Rate(r.EndToEndJobsPerSecond));
+        table.AddRow("submit only (durable)", Rate(r.SubmitJobsPerSecond));
+        table.AddRow($"drain only ({r.Workers} workers)", Rate(r.DrainJobsPerSecond));
+        table.AddRow("single job round trip p50 / p90 / p99 / max",
+            r.LatencyP50Us is null ? "-" : $"{r.LatencyP50Us:N0} / {r.LatencyP90Us:N0} / {r.LatencyP99Us:N0} / {r.LatencyMaxUs:N0} us");
+        table.AddRow("server CPU per 1000 jobs: end to end / submit / drain / latency",
+            $"{Cpu(r.EndToEndServerCpuSecondsPer1000Jobs)} / {Cpu(r.SubmitServerCpuSecondsPer1000Jobs)} / {Cpu(r.DrainServerCpuSecondsPer1000Jobs)} / {Cpu(r.LatencyServerCpuSecondsPer1000Jobs)}");
+        table.AddRow("server peak memory (VmHWM) / at end", $"{(r.PeakMemoryMb is { } p ? $"{p:N0} MB" : "n/a")} / {(r.MemoryAtEndMb is { } e ? $"{e:N0} MB" : "n/a")}");
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLine($"[grey]{Markup.Escape(r.Note)}[/]");
     }

@@ -1,0 +1,125 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using Dts.Testing;
+
+namespace Dts.EndToEnd.Tests;
+
+/// <summary>
+/// `dts bench --smoke` and `bench/compare --smoke` run to their end and print sane figures, so the
+/// measuring tools cannot rot. No timing is asserted: only that each figure exists and is positive.
+/// </summary>
+[Trait("Category", "EndToEnd")]
+public sealed class BenchSmokeTests : IDisposable
+{
+    private readonly TempDirectory _dir = new("dts-bench-smoke");
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public async Task DtsBench_Smoke_ReportsEveryPhaseWithTheServersOwnCpuAndMemory()
+    {
+        var json = _dir.File("bench.json");
+        await using var bench = await DtsProcess.RunAsync(["bench", "--smoke", "--json", json], TimeSpan.FromSeconds(240));
+        Assert.True(bench.ExitCode == 0, $"dts bench failed:\n{bench.Stdout}\n{bench.Stderr}");
+        Assert.Contains("end to end", bench.Stdout, StringComparison.Ordinal);
+        Assert.Contains("server peak memory", bench.Stdout, StringComparison.Ordinal);
+
+        using var report = JsonDocument.Parse(await File.ReadAllTextAsync(json, TestContext.Current.CancellationToken));
+        var r = report.RootElement;
+        Assert.Equal("child server process", r.GetProperty("mode").GetString());
+        foreach (var name in new[]
+        {
+            "end_to_end_jobs_per_second", "submit_jobs_per_second", "drain_jobs_per_second",
+            "latency_p50_us", "latency_p90_us", "latency_p99_us", "latency_max_us", "peak_memory_mb",
+        })
+        {
+            Assert.True(r.GetProperty(name).GetDouble() > 0, $"{name} is not positive in {r}");
+        }
+        Assert.True(r.GetProperty("latency_p50_us").GetDouble() <= r.GetProperty("latency_max_us").GetDouble());
+        // The server is its own process: its CPU is known (it may round to 0 on a tiny run, never negative).
+        Assert.True(r.GetProperty("server_cpu_seconds_total").GetDouble() > 0, r.ToString());
+        Assert.True(r.GetProperty("end_to_end_server_cpu_seconds_per1000_jobs").GetDouble() >= 0);
+    }
+
+    [Fact]
+    public async Task DtsBench_DrainPhaseAlone_RunsWithOneWorker()
+    {
+        var json = _dir.File("drain.json");
+        await using var bench = await DtsProcess.RunAsync(["bench", "--smoke", "--phases", "drain", "--workers", "1", "--json", json], TimeSpan.FromSeconds(240));
+        Assert.True(bench.ExitCode == 0, $"dts bench failed:\n{bench.Stdout}\n{bench.Stderr}");
+        using var report = JsonDocument.Parse(await File.ReadAllTextAsync(json, TestContext.Current.CancellationToken));
+        var r = report.RootElement;
+        Assert.True(r.GetProperty("drain_jobs_per_second").GetDouble() > 0);
+        Assert.Equal(JsonValueKind.Null, r.GetProperty("end_to_end_jobs_per_second").ValueKind);
+        Assert.Equal(JsonValueKind.Null, r.GetProperty("latency_p50_us").ValueKind);
+    }
+
+    [Fact]
+    public async Task Compare_Smoke_PrintsGearmandAndDtsFiguresWithRatios()
+    {
+        var root = RepositoryRoot();
+        var script = Path.Combine(root, "bench", "compare");
+        var ci = !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("CI"));
+        var install = await RunAsync(script, ["--install-only"], TimeSpan.FromMinutes(5));
+        if (install.ExitCode != 0)
+        {
+            Assert.False(ci, $"gearman could not be installed on CI:\n{install.Output}");
+            Assert.Skip("gearmand and libgearman-dev are not installed and cannot be installed here (set CI to make this a failure).");
+        }
+
+        var json = _dir.File("compare.json");
+        var run = await RunAsync(script, ["--smoke", "--json", json], TimeSpan.FromMinutes(4));
+        Assert.True(run.ExitCode == 0, $"bench/compare failed:\n{run.Output}");
+        Assert.Contains("Dts/gm-mem", run.Output, StringComparison.Ordinal);
+        Assert.Contains("drain, 4 workers", run.Output, StringComparison.Ordinal);
+
+        using var report = JsonDocument.Parse(await File.ReadAllTextAsync(json, TestContext.Current.CancellationToken));
+        var figures = report.RootElement.GetProperty("figures");
+        foreach (var peer in new[] { "gm", "gs", "d" })
+        {
+            foreach (var figure in new[] { "submit", "drain1", "drain2", "drain4", "e2e", "p50", "p99", "mem" })
+            {
+                Assert.True(figures.TryGetProperty($"{peer}.{figure}", out var v) && v.ValueKind == JsonValueKind.Number && v.GetDouble() > 0,
+                    $"{peer}.{figure} missing or not positive in {figures}");
+            }
+        }
+    }
+
+    private static string RepositoryRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Dts.slnx"))) dir = dir.Parent;
+        return dir?.FullName ?? throw new InvalidOperationException("cannot find the repository root");
+    }
+
+    private static async Task<(int ExitCode, string Output)> RunAsync(string script, string[] args, TimeSpan limit)
+    {
+        var info = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(script);
+        foreach (var a in args) info.ArgumentList.Add(a);
+        // The script runs this test build's dts instead of building its own.
+        info.Environment["DTS_CLI"] = DtsProcess.CliPath;
+        using var process = new Process { StartInfo = info };
+        var output = new StringBuilder();
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        using var timeout = new CancellationTokenSource(limit);
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            // SIGTERM lets the script's trap end gearmand and the dts processes it started.
+            using (var term = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) term?.WaitForExit();
+            if (!process.WaitForExit(TimeSpan.FromSeconds(20))) process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{script} did not finish within {limit}:\n{output}");
+        }
+        await process.WaitForExitAsync(CancellationToken.None);
+        lock (output) return (process.ExitCode, output.ToString());
+    }
+}
