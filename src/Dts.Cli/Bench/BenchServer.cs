@@ -14,6 +14,9 @@ namespace Dts.Cli.Bench;
 internal abstract class BenchServer : IAsyncDisposable
 {
     public abstract string Url { get; }
+
+    /// <summary>Every server to spread clients and workers over (one, except for a cluster).</summary>
+    public virtual IReadOnlyList<string> Urls => [Url];
     public abstract string Description { get; }
 
     /// <summary>What <see cref="CpuSeconds"/> and <see cref="PeakMemoryMb"/> cover, for the report.</summary>
@@ -139,7 +142,18 @@ internal sealed class ChildBenchServer : BenchServer
     public override string Description => _description;
     public override string MeasuredBy => $"server process alone (pid {_process.Id}, /proc/<pid>/stat and VmHWM)";
 
-    public static async Task<ChildBenchServer> StartAsync(string dataDir, string? store, Dts.Storage.Sqlite.SqliteSynchronous sync, CancellationToken cancellationToken)
+    /// <summary>The data directory the child was started with (its key file is there).</summary>
+    public string DataDirectory { get; private init; } = "";
+
+    /// <summary>The administrator secret the bench uses to create its users on this server.</summary>
+    public string AdminSecret { get; private init; } = "";
+
+    /// <summary>
+    /// Starts a <c>dts server</c> child. <paramref name="joining"/> is a server already running on the
+    /// same (shared) store: this one then uses its key file and administrator instead of a first-start one.
+    /// </summary>
+    public static async Task<ChildBenchServer> StartAsync(string dataDir, string? store, Dts.Storage.Sqlite.SqliteSynchronous sync, CancellationToken cancellationToken,
+        ChildBenchServer? joining = null)
     {
         Directory.CreateDirectory(dataDir);
         var urlFile = Path.Combine(dataDir, "url");
@@ -151,6 +165,11 @@ internal sealed class ChildBenchServer : BenchServer
         {
             info.ArgumentList.Add("--store");
             info.ArgumentList.Add(store);
+        }
+        if (joining is not null)
+        {
+            info.ArgumentList.Add("--key-file");
+            info.ArgumentList.Add(Path.Combine(joining.DataDirectory, Dts.Core.Security.SecretKeyFile.DefaultFileName));
         }
         info.RedirectStandardOutput = true;
         info.RedirectStandardError = true;
@@ -175,12 +194,12 @@ internal sealed class ChildBenchServer : BenchServer
         {
             var url = await WaitForFileAsync(process, urlFile, log, TimeSpan.FromSeconds(60), cancellationToken);
             var secretFile = Path.Combine(dataDir, "admin.secret");
-            if (!File.Exists(secretFile))
-                throw new InvalidOperationException($"the server's store has users already, so no first admin secret was written to {secretFile}; start an empty store or use --server with --user and --secret");
-            var secret = (await File.ReadAllTextAsync(secretFile, cancellationToken)).Trim();
+            if (joining is null && !File.Exists(secretFile))
+                throw new InvalidOperationException($"the server's store has users already, so no first admin secret was written to {secretFile}; start an empty store (for PostgreSQL, a new DTS_SCHEMA) or use --server with --user and --secret");
+            var secret = joining?.AdminSecret ?? (await File.ReadAllTextAsync(secretFile, cancellationToken)).Trim();
             var admin = new DtsAdminClient(new DtsConnectionOptions { ServerUrl = url, UserId = "admin", Secret = secret });
             var description = store is null ? $"SQLite default (synchronous={sync})" : $"--store {Redact(store)} (synchronous={sync} if SQLite)";
-            var server = new ChildBenchServer(process, url, description, admin);
+            var server = new ChildBenchServer(process, url, description, admin) { DataDirectory = dataDir, AdminSecret = secret };
             foreach (var l in log.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries)) server._log.AppendLine(l);
             return server;
         }
@@ -293,5 +312,56 @@ internal sealed class ChildBenchServer : BenchServer
         _admin.Dispose();
         await Task.Run(() => Stop(_process));
         _process.Dispose();
+    }
+}
+
+/// <summary>
+/// Several <c>dts server</c> children on one shared (PostgreSQL) store: clients and workers are
+/// spread over them; CPU and memory are the sums over all of them.
+/// </summary>
+internal sealed class ClusterBenchServer(IReadOnlyList<ChildBenchServer> members) : BenchServer
+{
+    public static async Task<ClusterBenchServer> StartAsync(int count, string workDir, string store, Dts.Storage.Sqlite.SqliteSynchronous sync, CancellationToken cancellationToken)
+    {
+        var members = new List<ChildBenchServer>();
+        try
+        {
+            for (var i = 0; i < count; i++)
+                members.Add(await ChildBenchServer.StartAsync(Path.Combine(workDir, $"server-{i + 1}"), store, sync, cancellationToken, i == 0 ? null : members[0]));
+            return new ClusterBenchServer(members);
+        }
+        catch
+        {
+            foreach (var m in members) await m.DisposeAsync();
+            throw;
+        }
+    }
+
+    public override string Url => members[0].Url;
+    public override IReadOnlyList<string> Urls => [.. members.Select(m => m.Url)];
+    public override string Description => $"{members.Count} servers on {members[0].Description}";
+    public override string MeasuredBy => $"the {members.Count} server processes together (pids {string.Join(", ", members.Select(m => m.Pid))}; CPU and peak memory summed)";
+
+    public override double? CpuSeconds() => Sum(m => m.CpuSeconds());
+    public override double? PeakMemoryMb() => Sum(m => m.PeakMemoryMb());
+    public override double? MemoryMb() => Sum(m => m.MemoryMb());
+
+    private double? Sum(Func<ChildBenchServer, double?> figure)
+    {
+        double total = 0;
+        foreach (var m in members)
+        {
+            if (figure(m) is not { } v) return null;
+            total += v;
+        }
+        return total;
+    }
+
+    public override Task<(string User, string Secret)> UserAsync(string name, string[] roles, CancellationToken cancellationToken) =>
+        members[0].UserAsync(name, roles, cancellationToken);
+
+    public override async ValueTask DisposeAsync()
+    {
+        foreach (var m in members) await m.DisposeAsync();
     }
 }

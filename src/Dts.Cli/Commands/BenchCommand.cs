@@ -38,13 +38,18 @@ internal static class BenchCommand
         var server = new Option<string?>("--server") { Description = "Target an existing server at this URL instead of starting one (its CPU and memory are then n/a); needs --user and --secret of a user with the client and worker roles." };
         var user = new Option<string?>("--user") { Description = "With --server: the user for clients and workers (default $DTS_USER)." };
         var secret = new Option<string?>("--secret") { Description = "With --server: that user's secret (default $DTS_SECRET)." };
+        var servers = new Option<int>("--servers")
+        {
+            Description = "Start this many `dts server` children on the one --store (PostgreSQL only) and spread clients and workers over them.",
+            DefaultValueFactory = _ => 1,
+        };
         var store = new Option<string?>("--store") { Description = "Passed verbatim to the child `dts server --store` (e.g. another SQLite file or a PostgreSQL connection string)." };
         var smoke = new Option<bool>("--smoke") { Description = "A tiny run that finishes in seconds (for CI): 1000 jobs, 50 latency samples." };
         var phases = new Option<string>("--phases") { Description = "Comma-separated phases to run: e2e, submit, drain, latency (default all; drain alone with --queued).", DefaultValueFactory = _ => "" };
         var queued = new Option<long>("--queued") { Description = "Before the drain phase, queue this many extra jobs (in batches) so claim and complete run against a deep queue; the drain phase still times --jobs completions.", DefaultValueFactory = _ => 0 };
         var command = new Command("bench", "Measure throughput, latency, and the server's CPU and memory (starts its own `dts server` child on the SQLite default).")
         {
-            jobs, workers, clients, batch, payload, samples, dir, sync, json, inProcess, server, user, secret, store, smoke, phases, queued,
+            jobs, workers, clients, batch, payload, samples, dir, sync, json, inProcess, server, user, secret, store, servers, smoke, phases, queued,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -72,6 +77,10 @@ internal static class BenchCommand
             if (targetUrl is not null && parse.GetValue(inProcess)) return Cli.Fail("--server and --in-process exclude each other.");
             if (parse.GetValue(store) is not null && (targetUrl is not null || parse.GetValue(inProcess)))
                 return Cli.Fail("--store applies to the child server only (not with --server or --in-process).");
+            var serverCount = parse.GetValue(servers);
+            if (serverCount < 1 || serverCount > 16) return Cli.Fail("--servers must be from 1 to 16.");
+            if (serverCount > 1 && (parse.GetValue(store) is not { } shared || !Dts.Storage.Postgres.PostgresConnectionStrings.LooksLikePostgres(shared)))
+                return Cli.Fail("--servers above 1 needs --store naming a PostgreSQL database (servers share only a PostgreSQL store).");
             var remoteUser = parse.GetValue(user) ?? Environment.GetEnvironmentVariable("DTS_USER");
             var remoteSecret = parse.GetValue(secret) ?? Environment.GetEnvironmentVariable("DTS_SECRET");
             if (targetUrl is not null && (string.IsNullOrEmpty(remoteUser) || string.IsNullOrEmpty(remoteSecret)))
@@ -95,6 +104,11 @@ internal static class BenchCommand
                     var inner = await Cli.StartQuietServerAsync(workDir, stop.Token, settings.Sync);
                     await using var local = new InProcessBenchServer(inner, settings.Sync);
                     report = await RunAsync(local, "in-process server", settings, stop.Token);
+                }
+                else if (serverCount > 1)
+                {
+                    await using var cluster = await ClusterBenchServer.StartAsync(serverCount, workDir, parse.GetValue(store)!, settings.Sync, stop.Token);
+                    report = await RunAsync(cluster, $"{serverCount} child server processes", settings, stop.Token);
                 }
                 else
                 {
@@ -127,12 +141,13 @@ internal static class BenchCommand
     private static async Task<BenchReport> RunAsync(BenchServer server, string mode, Settings s, CancellationToken cancellationToken)
     {
         var url = server.Url;
+        var urls = server.Urls;
         var (workerUser, workerSecret) = await server.UserAsync("bench-worker", [Roles.Worker], cancellationToken);
         var clients = new List<DtsClient>();
         for (var i = 0; i < s.Clients; i++)
         {
             var (name, secret) = await server.UserAsync($"bench-client-{i + 1}", [Roles.Client], cancellationToken);
-            clients.Add(new DtsClient(name, secret, url, maxConcurrency: 16));
+            clients.Add(new DtsClient(name, secret, urls[i % urls.Count], maxConcurrency: 16));
         }
         if (server is RemoteBenchServer { SharesOneUser: true } && s.Clients > 1)
             throw new InvalidOperationException("--user is not an administrator, so every client would share it and take each other's results: use --clients 1 or an administrator");
@@ -151,7 +166,7 @@ internal static class BenchCommand
             before is { } b && server.CpuSeconds() is { } a ? (a - b) / jobs * 1000 : null;
 
         var needNoop = s.Phases.Contains("e2e") || s.Phases.Contains("latency");
-        await using var noop = needNoop ? StartWorkers(url, workerUser, workerSecret, s.Workers, "bench.noop") : null;
+        await using var noop = needNoop ? StartWorkers(urls, workerUser, workerSecret, s.Workers, "bench.noop") : null;
         if (needNoop)
         {
             // Warm up the JIT and connections so the first phase is not measured cold.
@@ -208,7 +223,7 @@ internal static class BenchCommand
             var cpu0 = server.CpuSeconds();
             var t = Stopwatch.StartNew();
             var readers = clients.Select((c, i) => CountResultsAsync(c, perClient[i], cancellationToken)).ToList();
-            await using (StartWorkers(url, workerUser, workerSecret, s.Workers, "bench.drain"))
+            await using (StartWorkers(urls, workerUser, workerSecret, s.Workers, "bench.drain"))
             {
                 await Task.WhenAll(readers);
                 report.DrainSeconds = t.Elapsed.TotalSeconds;
@@ -266,7 +281,7 @@ internal static class BenchCommand
         }
     }
 
-    private static WorkerGroup StartWorkers(string url, string user, string secret, int count, string function)
+    private static WorkerGroup StartWorkers(IReadOnlyList<string> urls, string user, string secret, int count, string function)
     {
         var stop = new CancellationTokenSource();
         var workers = new List<DtsWorker>();
@@ -276,7 +291,7 @@ internal static class BenchCommand
         {
             var w = new DtsWorker(new DtsWorkerOptions
             {
-                ServerUrl = url, UserId = user, Secret = secret, Concurrency = 1000, Name = $"bench-{function}-{i + 1}",
+                ServerUrl = urls[i % urls.Count], UserId = user, Secret = secret, Concurrency = 1000, Name = $"bench-{function}-{i + 1}",
                 Log = line => Console.Error.WriteLine($"worker: {line}"),
             });
             w.Handle(function, (_, _) => Task.FromResult(nothing));
