@@ -34,6 +34,11 @@ public sealed partial class PostgresJobStore : IJobStore, ISharedStore
         if (string.IsNullOrWhiteSpace(options.ConnectionString))
             throw new ArgumentException("The PostgreSQL store needs a connection string.", nameof(options));
         var builder = new NpgsqlConnectionStringBuilder(PostgresConnectionStrings.Normalize(options.ConnectionString));
+        // Every statement is one of a fixed set, so let Npgsql prepare them (plans kept per
+        // connection), and keep them across pool returns: no session state is ever set outside a
+        // transaction (only SET LOCAL), so there is nothing for DISCARD ALL to undo.
+        if (builder.MaxAutoPrepare == 0) builder.MaxAutoPrepare = 64;
+        builder.NoResetOnClose = true;
         _connectionString = builder.ConnectionString;
         _schema = options.Schema;
         _quotedSchema = "\"" + _schema + "\"";
@@ -231,7 +236,7 @@ public sealed partial class PostgresJobStore : IJobStore, ISharedStore
         "picked AS (SELECT j.seq, j.rank FROM {s}.jobs j WHERE j.seq IN (SELECT seq FROM window_rows) AND j.state = 'queued' " +
         "  ORDER BY j.rank, j.seq LIMIT @max FOR UPDATE OF j SKIP LOCKED), " +
         "numbered AS (SELECT seq, row_number() OVER (ORDER BY rank, seq) AS n FROM picked), " +
-        "leased AS (UPDATE {s}.jobs j SET state = 'running', lease_token = (@tokens::text[])[numbered.n], " +
+        "leased AS (UPDATE {s}.jobs j SET state = 'running', lease_token = left(encode(sha256(convert_to(@salt || numbered.n::text, 'UTF8')), 'hex'), 32), " +
         "  lease_expires_at = @expires, worker_id = @worker, attempts = j.attempts + 1, " +
         "  started_at = coalesce(j.started_at, @now), updated_at = @now, " +
         "  deadline_at = CASE WHEN j.timeout_ms IS NULL THEN NULL ELSE @now + j.timeout_ms * interval '1 millisecond' END " +
@@ -255,8 +260,9 @@ public sealed partial class PostgresJobStore : IJobStore, ISharedStore
 
     internal static void AddLeaseParameters(NpgsqlCommand command, JobLeaseParams p, DateTimeOffset silentBefore)
     {
-        var tokens = new string[p.Max];
-        for (var i = 0; i < tokens.Length; i++) tokens[i] = JobIds.NewLeaseToken();
+        // Each job's lease token is derived from a fresh 128-bit secret of this call and the job's
+        // place in it, so a lease of many jobs sends one value instead of one token per possible job;
+        // without the secret no token can be guessed from another.
         command.P("functions", p.Functions.ToArray())
             .P("worker", p.WorkerId)
             // A worker whose lease request is recent is not silent, whatever its last heartbeat.
@@ -264,7 +270,7 @@ public sealed partial class PostgresJobStore : IJobStore, ISharedStore
             .P("silent_before", Pg.Ts(silentBefore))
             .P("max", p.Max)
             .P("window", LeaseWindow(p.Max))
-            .P("tokens", tokens)
+            .P("salt", JobIds.NewLeaseToken())
             .P("expires", Pg.Ts(p.Now + p.LeaseDuration))
             .P("now", Pg.Ts(p.Now));
     }
@@ -608,11 +614,16 @@ public sealed partial class PostgresJobStore : IJobStore, ISharedStore
         }, cancellationToken);
 
     public Task<bool> NonceClaimAsync(NonceRecordParams p, DateTimeOffset now, CancellationToken cancellationToken) =>
-        // One autocommitted statement: the primary key decides between two servers claiming the same
-        // nonce at once; an expired row (not yet swept) is taken over.
-        ReadAsync(async c =>
+        // The primary key decides between two servers claiming the same nonce at once; an expired row
+        // (not yet swept) is taken over. The commit does not wait for its own WAL flush
+        // (synchronous_commit off for this transaction only): PostgreSQL's WAL is one sequence, so the
+        // flush of any write this request commits next (a submit, a report) makes the nonce durable
+        // too, as the SQLite store's group commit does. Only a request that writes nothing could have
+        // its nonce forgotten by a database crash, and replaying a read changes nothing.
+        TxAsync(async (c, t) =>
         {
-            await using var command = Cmd(c, null,
+            await using var command = Cmd(c, t,
+                "SET LOCAL synchronous_commit TO OFF; " +
                 "INSERT INTO {s}.nonces AS n (user_name, nonce_hash, expires_at) VALUES (@user, @hash, @expires) " +
                 "ON CONFLICT (user_name, nonce_hash) DO UPDATE SET expires_at = excluded.expires_at WHERE n.expires_at <= @now " +
                 "RETURNING 1");
