@@ -2,10 +2,10 @@ using Dts.Contracts;
 using Dts.Core;
 using Dts.Core.Storage;
 
-namespace Dts.Storage.Sqlite.Tests;
+namespace Dts.Testing.StorageContract;
 
 /// <summary>The job_logs table: who may append, the per-job cap, reading in order, deletion with the job.</summary>
-public sealed class JobLogStoreTests : SqliteStoreTest
+public abstract class JobLogStoreContract : FreshStoreTest
 {
     private static readonly DateTimeOffset T0 = DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_000_000);
 

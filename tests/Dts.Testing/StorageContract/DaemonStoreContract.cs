@@ -2,10 +2,10 @@ using Dts.Contracts;
 using Dts.Core;
 using Dts.Core.Storage;
 
-namespace Dts.Storage.Sqlite.Tests;
+namespace Dts.Testing.StorageContract;
 
 /// <summary>The daemons' store operations: cron firing, lost workers, timeouts, the porter.</summary>
-public sealed class SqliteDaemonStoreTests : SqliteStoreTest
+public abstract class DaemonStoreContract : FreshStoreTest
 {
     private static readonly DateTimeOffset T0 = DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_000_000);
     private static readonly TimeSpan Lease = TimeSpan.FromSeconds(15);
