@@ -43,6 +43,8 @@ internal sealed partial class WriterSession : IDisposable
     // Reused between calls; only the writer loop's thread touches them.
     private readonly List<(long Rank, long Seq)> _candidates = [];
     private readonly Dictionary<long, int> _leaseOrder = [];
+    private readonly Dictionary<string, int> _reportIndex = new(StringComparer.Ordinal);
+    private readonly System.Buffers.ArrayBufferWriter<byte> _itemsBuffer = new();
     private readonly System.Text.StringBuilder _seqList = new();
     private readonly HashSet<string> _functionSet = new(StringComparer.Ordinal);
     private readonly Dictionary<string, bool> _running = new(StringComparer.Ordinal);
@@ -76,12 +78,15 @@ internal sealed partial class WriterSession : IDisposable
             "deadline_at = CASE WHEN timeout_ms IS NULL THEN NULL ELSE $now + timeout_ms END " +
             $"WHERE seq IN (SELECT value FROM json_each($seqs)) AND state = 'queued' RETURNING {Sql.JobColumns}",
             "$expires", "$worker", "$now", "$seqs");
-        // The common case of a success report in one statement: it applies only when the reporter holds the lease.
+        // A batch of success reports in one statement: each applies only when its reporter holds the lease.
         _succeedHeld = Sql.Command(connection,
-            "UPDATE jobs SET state = 'succeeded', result_json = $result, finished_at = $now, updated_at = $now, " +
+            "UPDATE jobs SET state = 'succeeded', result_json = r.result, finished_at = $now, updated_at = $now, " +
             "result_pending = 1, result_expires_at = $now + retention_ms, lease_token = NULL, lease_expires_at = NULL " +
-            "WHERE id = $id AND state = 'running' AND lease_token = $token RETURNING owner, function",
-            "$result", "$now", "$id", "$token");
+            "FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS token, json_extract(value, '$[2]') AS result " +
+            "FROM json_each($items)) AS r " +
+            // The unary + keeps SQLite on the id index rather than a partial index of running jobs.
+            "WHERE jobs.id = r.id AND +jobs.state = 'running' AND jobs.lease_token = r.token RETURNING jobs.id, owner, function",
+            "$now", "$items");
 
         _reportLookup = Sql.Command(connection,
             "SELECT seq, state, lease_token, attempts, max_attempts, owner, function, retention_ms, cancel_requested FROM jobs WHERE id = $id",
@@ -267,23 +272,11 @@ internal sealed partial class WriterSession : IDisposable
     {
         var results = new JobReportResult[p.Items.Count];
         var now = Sql.Ms(p.Now);
+        SucceedHeldBatch(p.Items, results, now);
         for (var i = 0; i < p.Items.Count; i++)
         {
             var item = p.Items[i];
-            if (item.Kind == JobReportKind.Succeed && item.LeaseToken is not null)
-            {
-                var ps = _succeedHeld.Parameters;
-                ps[0].Value = Sql.Db(item.ResultJson);
-                ps[1].Value = now;
-                ps[2].Value = item.JobId;
-                ps[3].Value = item.LeaseToken;
-                using var held = _succeedHeld.ExecuteReader();
-                if (held.Read())
-                {
-                    results[i] = new JobReportResult(item.JobId, JobReportStatus.Ok, JobState.Succeeded, held.GetString(0), held.GetString(1));
-                    continue;
-                }
-            }
+            if (results[i] is not null) continue;
             long seq;
             JobState state;
             string? token;
@@ -361,6 +354,44 @@ internal sealed partial class WriterSession : IDisposable
             results[i] = new JobReportResult(item.JobId, JobReportStatus.Ok, after, owner, function);
         }
         return results;
+    }
+
+    /// <summary>
+    /// When every item is a success report of a distinct job (the usual batch), applies those whose
+    /// lease is held in one statement and fills their results; the rest stay null for the per-item path,
+    /// which then finds them not found or stale. Mixed batches keep their order and go item by item.
+    /// </summary>
+    private void SucceedHeldBatch(IReadOnlyList<JobReportItem> items, JobReportResult[] results, long now)
+    {
+        _reportIndex.Clear();
+        for (var i = 0; i < items.Count; i++)
+        {
+            var item = items[i];
+            if (item.Kind != JobReportKind.Succeed || item.LeaseToken is null || !_reportIndex.TryAdd(item.JobId, i)) return;
+        }
+        _itemsBuffer.Clear();
+        using (var json = new System.Text.Json.Utf8JsonWriter(_itemsBuffer))
+        {
+            json.WriteStartArray();
+            foreach (var item in items)
+            {
+                json.WriteStartArray();
+                json.WriteStringValue(item.JobId);
+                json.WriteStringValue(item.LeaseToken);
+                if (item.ResultJson is null) json.WriteNullValue();
+                else json.WriteStringValue(item.ResultJson);
+                json.WriteEndArray();
+            }
+            json.WriteEndArray();
+        }
+        _succeedHeld.Parameters[0].Value = now;
+        _succeedHeld.Parameters[1].Value = System.Text.Encoding.UTF8.GetString(_itemsBuffer.WrittenSpan);
+        using var r = _succeedHeld.ExecuteReader();
+        while (r.Read())
+        {
+            var i = _reportIndex[r.GetString(0)];
+            results[i] = new JobReportResult(items[i].JobId, JobReportStatus.Ok, JobState.Succeeded, r.GetString(1), r.GetString(2));
+        }
     }
 
     private void FinishFailed(long seq, JobState state, string? code, string? message, long now, long retention)
