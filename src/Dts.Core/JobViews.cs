@@ -51,7 +51,20 @@ public static class JobViews
         Tags = j.TagsJson is null ? null : JsonSerializer.Deserialize(j.TagsJson, DtsJsonContext.Default.ListString),
     };
 
-    private static JsonElement Parse(string json)
+    // Most jobs have no arguments; these answer them without parsing. Cloned elements are read-only and safe to share.
+    private static readonly JsonElement EmptyArray = ParseNew("[]");
+    private static readonly JsonElement EmptyObject = ParseNew("{}");
+    private static readonly JsonElement JsonNull = ParseNew("null");
+
+    private static JsonElement Parse(string json) => json switch
+    {
+        "[]" => EmptyArray,
+        "{}" => EmptyObject,
+        "null" => JsonNull,
+        _ => ParseNew(json),
+    };
+
+    private static JsonElement ParseNew(string json)
     {
         using var doc = JsonDocument.Parse(json);
         return doc.RootElement.Clone();

@@ -12,6 +12,7 @@ namespace Dts.Storage.Sqlite;
 /// </summary>
 internal sealed partial class WriterSession : IDisposable
 {
+    private const string LeaseTokenFunction = "dts_lease_token";
     private const string CoalescingStates = "state IN ('queued', 'scheduled', 'running', 'awaiting_retry')";
 
     internal const string FindUniqueSql =
@@ -32,7 +33,7 @@ internal sealed partial class WriterSession : IDisposable
 
     private readonly SqliteConnection _connection;
     private readonly SqliteCommand _begin, _commit, _rollback, _savepoint, _release, _rollbackTo;
-    private readonly SqliteCommand _findUnique, _insertJob, _leaseCandidates, _leaseOne;
+    private readonly SqliteCommand _findUnique, _insertJob, _leaseCandidates, _leaseMany, _succeedHeld;
     private readonly SqliteCommand _reportLookup, _progress, _succeed, _retry, _finishFailed;
     private readonly SqliteCommand _ack, _cancelLookup, _cancelNow, _cancelRequest;
     private readonly SqliteCommand _promote, _nextDue, _expired, _requeue;
@@ -41,6 +42,10 @@ internal sealed partial class WriterSession : IDisposable
 
     // Reused between calls; only the writer loop's thread touches them.
     private readonly List<(long Rank, long Seq)> _candidates = [];
+    private readonly Dictionary<long, int> _leaseOrder = [];
+    private readonly Dictionary<string, int> _reportIndex = new(StringComparer.Ordinal);
+    private readonly System.Buffers.ArrayBufferWriter<byte> _itemsBuffer = new();
+    private readonly System.Text.StringBuilder _seqList = new();
     private readonly HashSet<string> _functionSet = new(StringComparer.Ordinal);
     private readonly Dictionary<string, bool> _running = new(StringComparer.Ordinal);
 
@@ -58,17 +63,30 @@ internal sealed partial class WriterSession : IDisposable
         _insertJob = Sql.Command(connection,
             "INSERT INTO jobs (id, function, owner, state, args_json, kwargs_json, rank, unique_key, tags_json, run_at, " +
             "attempts, max_attempts, timeout_ms, retention_ms, created_at, updated_at) VALUES ($id, $function, $owner, " +
-            "$state, $args, $kwargs, $rank, $key, $tags, $run_at, 0, $max_attempts, $timeout, $retention, $now, $now)",
+            "$state, $args, $kwargs, $rank, $key, $tags, $run_at, 0, $max_attempts, $timeout, $retention, $now, $now) " +
+            // A clash with an unfinished job's unique key (or an id, never expected) stores nothing; JobInsertMany sorts out which.
+            "ON CONFLICT DO NOTHING",
             "$id", "$function", "$owner", "$state", "$args", "$kwargs", "$rank", "$key", "$tags", "$run_at",
             "$max_attempts", "$timeout", "$retention", "$now");
         _leaseCandidates = Sql.Command(connection, LeaseCandidatesSql, "$function", "$max");
-        _leaseOne = Sql.Command(connection,
-            "UPDATE jobs SET state = 'running', lease_token = $token, lease_expires_at = $expires, worker_id = $worker, " +
+        // Fresh random tokens per row from .NET's cryptographic generator, so one statement can lease a whole batch.
+        connection.CreateFunction(LeaseTokenFunction, JobIds.NewLeaseToken, isDeterministic: false);
+        _leaseMany = Sql.Command(connection,
+            $"UPDATE jobs SET state = 'running', lease_token = {LeaseTokenFunction}(), lease_expires_at = $expires, worker_id = $worker, " +
             "attempts = attempts + 1, started_at = coalesce(started_at, $now), updated_at = $now, " +
             // The attempt's hard deadline, enforced by the timeout sweeper (0004_schedules.sql).
             "deadline_at = CASE WHEN timeout_ms IS NULL THEN NULL ELSE $now + timeout_ms END " +
-            $"WHERE seq = $seq AND state = 'queued' RETURNING {Sql.JobColumns}",
-            "$token", "$expires", "$worker", "$now", "$seq");
+            $"WHERE seq IN (SELECT value FROM json_each($seqs)) AND state = 'queued' RETURNING {Sql.JobColumns}",
+            "$expires", "$worker", "$now", "$seqs");
+        // A batch of success reports in one statement: each applies only when its reporter holds the lease.
+        _succeedHeld = Sql.Command(connection,
+            "UPDATE jobs SET state = 'succeeded', result_json = r.result, finished_at = $now, updated_at = $now, " +
+            "result_pending = 1, result_expires_at = $now + retention_ms, lease_token = NULL, lease_expires_at = NULL " +
+            "FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS token, json_extract(value, '$[2]') AS result " +
+            "FROM json_each($items)) AS r " +
+            // The unary + keeps SQLite on the id index rather than a partial index of running jobs.
+            "WHERE jobs.id = r.id AND +jobs.state = 'running' AND jobs.lease_token = r.token RETURNING jobs.id, owner, function",
+            "$now", "$items");
 
         _reportLookup = Sql.Command(connection,
             "SELECT seq, state, lease_token, attempts, max_attempts, owner, function, retention_ms, cancel_requested FROM jobs WHERE id = $id",
@@ -92,8 +110,9 @@ internal sealed partial class WriterSession : IDisposable
             "$state", "$code", "$message", "$now", "$expires", "$seq");
 
         _ack = Sql.Command(connection,
-            "UPDATE jobs SET result_pending = 0 WHERE id = $id AND owner = $owner AND result_pending = 1",
-            "$id", "$owner");
+            // The unary + keeps SQLite on the id index: on owner it would walk every job the owner ever had.
+            "UPDATE jobs SET result_pending = 0 WHERE id IN (SELECT value FROM json_each($ids)) AND +owner = $owner AND +result_pending = 1",
+            "$ids", "$owner");
         _cancelLookup = Sql.Command(connection, $"SELECT {Sql.JobColumns} FROM jobs WHERE id = $id", "$id");
         _cancelNow = Sql.Command(connection,
             "UPDATE jobs SET state = 'cancelled', finished_at = $now, updated_at = $now, result_pending = 1, " +
@@ -158,18 +177,6 @@ internal sealed partial class WriterSession : IDisposable
         for (var i = 0; i < p.Jobs.Count; i++)
         {
             var job = p.Jobs[i];
-            if (job.UniqueKey is { } key)
-            {
-                _findUnique.Parameters[0].Value = job.Owner;
-                _findUnique.Parameters[1].Value = job.Function;
-                _findUnique.Parameters[2].Value = key;
-                using var r = _findUnique.ExecuteReader();
-                if (r.Read())
-                {
-                    results[i] = new JobInsertResult(r.GetString(0), Sql.ParseState(r.GetString(1)), true, job.Function);
-                    continue;
-                }
-            }
             var state = JobRules.InitialState(job, p.Now);
             var ps = _insertJob.Parameters;
             ps[0].Value = job.Id;
@@ -186,10 +193,27 @@ internal sealed partial class WriterSession : IDisposable
             ps[11].Value = job.Timeout is { } t ? Sql.Ms(t) : DBNull.Value;
             ps[12].Value = Sql.Ms(job.Retention);
             ps[13].Value = now;
-            _insertJob.ExecuteNonQuery();
-            results[i] = new JobInsertResult(job.Id, state, false, job.Function);
+            // The insert itself probes the unique-key index; only a job it refused needs looking up.
+            if (_insertJob.ExecuteNonQuery() == 1)
+            {
+                results[i] = new JobInsertResult(job.Id, state, false, job.Function);
+                continue;
+            }
+            results[i] = FindCoalescing(job)
+                ?? throw new InvalidOperationException($"Job '{job.Id}' was not stored: a job with that id exists already.");
         }
         return results;
+    }
+
+    /// <summary>The unfinished job of the same owner, function and unique key that <paramref name="job"/> attaches to.</summary>
+    private JobInsertResult? FindCoalescing(NewJob job)
+    {
+        if (job.UniqueKey is not { } key) return null;
+        _findUnique.Parameters[0].Value = job.Owner;
+        _findUnique.Parameters[1].Value = job.Function;
+        _findUnique.Parameters[2].Value = key;
+        using var r = _findUnique.ExecuteReader();
+        return r.Read() ? new JobInsertResult(r.GetString(0), Sql.ParseState(r.GetString(1)), true, job.Function) : null;
     }
 
     public IReadOnlyList<JobRecord> JobLease(JobLeaseParams p)
@@ -210,17 +234,36 @@ internal sealed partial class WriterSession : IDisposable
 
         var now = Sql.Ms(p.Now);
         var count = Math.Min(p.Max, _candidates.Count);
-        var leased = new List<JobRecord>(count);
-        var ps = _leaseOne.Parameters;
-        ps[1].Value = now + Sql.Ms(p.LeaseDuration);
-        ps[2].Value = p.WorkerId;
-        ps[3].Value = now;
+        _leaseOrder.Clear();
+        _seqList.Clear().Append('[');
         for (var i = 0; i < count; i++)
         {
-            ps[0].Value = JobIds.NewLeaseToken();
-            ps[4].Value = _candidates[i].Seq;
-            using var r = _leaseOne.ExecuteReader();
-            if (r.Read()) leased.Add(Sql.ReadJob(r));
+            var seq = _candidates[i].Seq;
+            _leaseOrder[seq] = i;
+            if (i > 0) _seqList.Append(',');
+            _seqList.Append(seq.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+        _seqList.Append(']');
+        var ps = _leaseMany.Parameters;
+        ps[0].Value = now + Sql.Ms(p.LeaseDuration);
+        ps[1].Value = p.WorkerId;
+        ps[2].Value = now;
+        ps[3].Value = _seqList.ToString();
+        // RETURNING yields rows in no promised order; the answer keeps the queue's order.
+        var slots = new JobRecord?[count];
+        var leasedCount = 0;
+        using (var r = _leaseMany.ExecuteReader())
+        {
+            while (r.Read())
+            {
+                slots[_leaseOrder[r.GetInt64(0)]] = Sql.ReadJob(r);
+                leasedCount++;
+            }
+        }
+        var leased = new List<JobRecord>(leasedCount);
+        foreach (var job in slots)
+        {
+            if (job is not null) leased.Add(job);
         }
         return leased;
     }
@@ -229,9 +272,11 @@ internal sealed partial class WriterSession : IDisposable
     {
         var results = new JobReportResult[p.Items.Count];
         var now = Sql.Ms(p.Now);
+        SucceedHeldBatch(p.Items, results, now);
         for (var i = 0; i < p.Items.Count; i++)
         {
             var item = p.Items[i];
+            if (results[i] is not null) continue;
             long seq;
             JobState state;
             string? token;
@@ -311,6 +356,44 @@ internal sealed partial class WriterSession : IDisposable
         return results;
     }
 
+    /// <summary>
+    /// When every item is a success report of a distinct job (the usual batch), applies those whose
+    /// lease is held in one statement and fills their results; the rest stay null for the per-item path,
+    /// which then finds them not found or stale. Mixed batches keep their order and go item by item.
+    /// </summary>
+    private void SucceedHeldBatch(IReadOnlyList<JobReportItem> items, JobReportResult[] results, long now)
+    {
+        _reportIndex.Clear();
+        for (var i = 0; i < items.Count; i++)
+        {
+            var item = items[i];
+            if (item.Kind != JobReportKind.Succeed || item.LeaseToken is null || !_reportIndex.TryAdd(item.JobId, i)) return;
+        }
+        _itemsBuffer.Clear();
+        using (var json = new System.Text.Json.Utf8JsonWriter(_itemsBuffer))
+        {
+            json.WriteStartArray();
+            foreach (var item in items)
+            {
+                json.WriteStartArray();
+                json.WriteStringValue(item.JobId);
+                json.WriteStringValue(item.LeaseToken);
+                if (item.ResultJson is null) json.WriteNullValue();
+                else json.WriteStringValue(item.ResultJson);
+                json.WriteEndArray();
+            }
+            json.WriteEndArray();
+        }
+        _succeedHeld.Parameters[0].Value = now;
+        _succeedHeld.Parameters[1].Value = System.Text.Encoding.UTF8.GetString(_itemsBuffer.WrittenSpan);
+        using var r = _succeedHeld.ExecuteReader();
+        while (r.Read())
+        {
+            var i = _reportIndex[r.GetString(0)];
+            results[i] = new JobReportResult(items[i].JobId, JobReportStatus.Ok, JobState.Succeeded, r.GetString(1), r.GetString(2));
+        }
+    }
+
     private void FinishFailed(long seq, JobState state, string? code, string? message, long now, long retention)
     {
         var ps = _finishFailed.Parameters;
@@ -325,14 +408,10 @@ internal sealed partial class WriterSession : IDisposable
 
     public int JobResultsAck(JobResultsAckParams p)
     {
-        var count = 0;
+        if (p.Ids.Count == 0) return 0;
+        _ack.Parameters[0].Value = Sql.ToJson(p.Ids);
         _ack.Parameters[1].Value = p.Owner;
-        foreach (var id in p.Ids)
-        {
-            _ack.Parameters[0].Value = id;
-            count += _ack.ExecuteNonQuery();
-        }
-        return count;
+        return _ack.ExecuteNonQuery();
     }
 
     public JobCancelResult JobCancel(JobCancelParams p)
@@ -506,7 +585,7 @@ internal sealed partial class WriterSession : IDisposable
         foreach (var command in new[]
                  {
                      _begin, _commit, _rollback, _savepoint, _release, _rollbackTo, _findUnique, _insertJob,
-                     _leaseCandidates, _leaseOne, _reportLookup, _progress, _succeed, _retry, _finishFailed, _ack,
+                     _leaseCandidates, _leaseMany, _succeedHeld, _reportLookup, _progress, _succeed, _retry, _finishFailed, _ack,
                      _cancelLookup, _cancelNow, _cancelRequest, _promote, _nextDue, _expired, _requeue, _userInsert,
                      _workerUpsert, _workerTouch, _extendLeases, _workerRunning, _nonceRecord, _nonceDeleteExpired,
                  })
