@@ -15,8 +15,9 @@ internal static class ServerCommand
         var dataDir = new Option<string>("--data-dir") { Description = "Directory of the SQLite file and the first admin secret.", DefaultValueFactory = _ => DtsServerOptions.DefaultDataDirectory };
         var store = new Option<string?>("--store")
         {
-            Description = "The SQLite file (default: dts.db in the data directory), or a PostgreSQL database as \"Host=...;Database=...;Username=...\" or postgres://user@host/db (also DTS_STORE); several servers may share one PostgreSQL database.",
-            DefaultValueFactory = _ => NullIfEmpty(Environment.GetEnvironmentVariable("DTS_STORE")),
+            // DTS_STORE is read when the command runs, not as a default value: help prints defaults,
+            // and a connection string may hold a password.
+            Description = "The SQLite file (default: dts.db in the data directory), or a PostgreSQL database as \"Host=...;Database=...;Username=...\" or postgres://user@host/db (default: $DTS_STORE); several servers may share one PostgreSQL database.",
         };
         var schema = new Option<string>("--schema")
         {
@@ -39,7 +40,7 @@ internal static class ServerCommand
         var tlsPfxPassword = new Option<string?>("--tls-pfx-password") { Description = "Password of --tls-pfx.", HelpName = "PASSWORD" };
 
         var alerts = new ServerAlertArguments();
-        var command = new Command("server", "Run a job server (SQLite file by default).")
+        var command = new Command("server", "Run a job server (a SQLite file by default, or a PostgreSQL database shared with other servers).")
         {
             url, dataDir, store, schema, sync, heartbeat, leaseTimeout, urlFile, keyFile, tlsCert, tlsKey, tlsPfx, tlsPfxPassword,
         };
@@ -50,7 +51,7 @@ internal static class ServerCommand
             {
                 Url = parse.GetValue(url)!,
                 DataDirectory = parse.GetValue(dataDir)!,
-                StorePath = parse.GetValue(store),
+                StorePath = StoreOf(parse, store),
                 PostgresSchema = parse.GetValue(schema)!,
                 HeartbeatInterval = TimeSpan.FromSeconds(parse.GetValue(heartbeat)),
                 LeaseTimeout = TimeSpan.FromSeconds(parse.GetValue(leaseTimeout)),
@@ -106,6 +107,10 @@ internal static class ServerCommand
 
     private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;
 
+    /// <summary>--store, else DTS_STORE, else null (the SQLite file in the data directory).</summary>
+    private static string? StoreOf(ParseResult parse, Option<string?> store) =>
+        parse.GetValue(store) ?? NullIfEmpty(Environment.GetEnvironmentVariable("DTS_STORE"));
+
     /// <summary>The message without the " (Parameter 'x')" that ArgumentException appends for programmers.</summary>
     private static string PlainMessage(Exception ex) =>
         ex is ArgumentException { ParamName: { } name } a ? a.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : ex.Message;
@@ -152,7 +157,7 @@ internal static class ServerCommand
         {
             var options = new DtsServerOptions
             {
-                DataDirectory = parse.GetValue(dataDir)!, StorePath = parse.GetValue(store),
+                DataDirectory = parse.GetValue(dataDir)!, StorePath = StoreOf(parse, store),
                 PostgresSchema = parse.GetValue(schema)!, KeyFile = parse.GetValue(keyFile),
             };
             var (db, error) = await OpenMigratedAsync(options, cancellationToken);
@@ -185,7 +190,7 @@ internal static class ServerCommand
                 return Cli.Fail("a user id is 1 to 64 letters, digits, '_', '-' or '.'.");
             var options = new DtsServerOptions
             {
-                DataDirectory = parse.GetValue(dataDir)!, StorePath = parse.GetValue(store),
+                DataDirectory = parse.GetValue(dataDir)!, StorePath = StoreOf(parse, store),
                 PostgresSchema = parse.GetValue(schema)!, KeyFile = parse.GetValue(keyFile),
             };
             var (db, error) = await OpenMigratedAsync(options, cancellationToken);
