@@ -164,20 +164,12 @@ public sealed class DtsServer : IAsyncDisposable
     {
         if (!options.UsesPostgres) return OpenSqliteStore(options);
         var connectionString = Dts.Storage.Postgres.PostgresConnectionStrings.Normalize(options.StorePath!);
-        var key = SecretKeyFile.LoadOrCreate(options.ResolvedKeyFile);
-        try
+        return WithCipher(options, cipher => new Dts.Storage.Postgres.PostgresJobStore(new Dts.Storage.Postgres.PostgresStoreOptions
         {
-            return new Dts.Storage.Postgres.PostgresJobStore(new Dts.Storage.Postgres.PostgresStoreOptions
-            {
-                ConnectionString = connectionString,
-                Schema = options.PostgresSchema,
-                SecretCipher = new AesGcmSecretCipher(key),
-            });
-        }
-        finally
-        {
-            System.Security.Cryptography.CryptographicOperations.ZeroMemory(key);
-        }
+            ConnectionString = connectionString,
+            Schema = options.PostgresSchema,
+            SecretCipher = cipher,
+        }));
     }
 
     /// <summary>
@@ -186,21 +178,24 @@ public sealed class DtsServer : IAsyncDisposable
     /// <c>dts server add-user</c> both open the store here, so they always agree on the key.
     /// </summary>
     /// <exception cref="SecretKeyFileException">The key file is too open, the wrong size or unreadable.</exception>
-    public static SqliteJobStore OpenSqliteStore(DtsServerOptions options)
+    public static SqliteJobStore OpenSqliteStore(DtsServerOptions options) =>
+        WithCipher(options, cipher => new SqliteJobStore(new SqliteStoreOptions
+        {
+            Path = options.ResolvedStorePath,
+            Synchronous = options.Synchronous,
+            SecretCipher = cipher,
+        }));
+
+    /// <summary>Makes a store with the cipher of the options' key file; the key bytes are wiped afterwards (the cipher keeps its own copy).</summary>
+    private static T WithCipher<T>(DtsServerOptions options, Func<ISecretCipher, T> open)
     {
         var key = SecretKeyFile.LoadOrCreate(options.ResolvedKeyFile);
         try
         {
-            return new SqliteJobStore(new SqliteStoreOptions
-            {
-                Path = options.ResolvedStorePath,
-                Synchronous = options.Synchronous,
-                SecretCipher = new AesGcmSecretCipher(key),
-            });
+            return open(new AesGcmSecretCipher(key));
         }
         finally
         {
-            // The cipher keeps its own copy.
             System.Security.Cryptography.CryptographicOperations.ZeroMemory(key);
         }
     }

@@ -79,7 +79,7 @@ internal static class ServerCommand
             }
             catch (Exception ex) when (IsDatabaseUnreachable(ex))
             {
-                return Cli.Fail($"cannot use the store: {ex.GetBaseException().Message}");
+                return Cli.Fail(UnreachableMessage(ex));
             }
             await using var _ = server;
             if (parse.GetValue(urlFile) is { } f) await File.WriteAllTextAsync(f, server.Url.ToString().TrimEnd('/') + "\n", CancellationToken.None);
@@ -120,6 +120,8 @@ internal static class ServerCommand
         ex is Npgsql.NpgsqlException or System.Net.Sockets.SocketException or TimeoutException
         || ex.GetBaseException() is Npgsql.NpgsqlException or System.Net.Sockets.SocketException;
 
+    private static string UnreachableMessage(Exception ex) => $"cannot use the store: {ex.GetBaseException().Message}";
+
     /// <summary>Opens and migrates the store of the options, or returns the one-line error.</summary>
     private static async Task<(IJobStore? Store, string? Error)> OpenMigratedAsync(DtsServerOptions options, CancellationToken cancellationToken)
     {
@@ -142,7 +144,7 @@ internal static class ServerCommand
         catch (Exception ex) when (ex is SecretDecryptionException || IsDatabaseUnreachable(ex))
         {
             await db.DisposeAsync();
-            return (null, ex is SecretDecryptionException ? ex.Message : $"cannot use the store: {ex.GetBaseException().Message}");
+            return (null, ex is SecretDecryptionException ? ex.Message : UnreachableMessage(ex));
         }
     }
 
