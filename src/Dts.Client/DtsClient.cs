@@ -68,12 +68,42 @@ public sealed class DtsClient : IDisposable, IAsyncDisposable
     /// server, the copy attaches to the job the first send stored instead of making a second job.
     /// The answer then says <c>Coalesced = false</c>, as it is this call's own job.
     /// </summary>
-    public async Task<SubmitJobResponse> SubmitAsync(SubmitJobRequest job, CancellationToken cancellationToken = default)
+    public Task<SubmitJobResponse> SubmitAsync(SubmitJobRequest job, CancellationToken cancellationToken = default) =>
+        SubmitCoreAsync(job, null, cancellationToken);
+
+    /// <summary>
+    /// Submits one job and waits for its result: a foreground job. The submit and the first wait (up to
+    /// <see cref="ApiRoutes.MaxWaitSeconds"/>) are one request; if the job has not finished by then, this
+    /// goes on with <see cref="WaitAsync"/> until it has or <paramref name="timeout"/> passes (no timeout
+    /// waits for ever). Returns the job's last view; after a timeout check <see cref="JobStates.IsTerminal"/>.
+    /// A job without a unique key gets one as in <see cref="SubmitAsync(SubmitJobRequest, CancellationToken)"/>,
+    /// so a resend after a failure waits for the same job. Cancelling the token stops the wait, not the job.
+    /// </summary>
+    public async Task<JobView> RunAsync(SubmitJobRequest job, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        if (timeout is { } t) ArgumentOutOfRangeException.ThrowIfLessThan(t, TimeSpan.Zero);
+        var time = _connection.TimeProvider;
+        var deadline = timeout is { } limit ? time.GetUtcNow() + limit : (DateTimeOffset?)null;
+        var maxWait = TimeSpan.FromSeconds(ApiRoutes.MaxWaitSeconds);
+        var first = timeout is { } l && l < maxWait ? l : maxWait;
+        var answer = await SubmitCoreAsync(job, first, cancellationToken).ConfigureAwait(false);
+        // A server without the one-request wait answers without the job: the wait below covers it.
+        if (answer.Job is { } view && (view.State.IsTerminal() || (deadline is { } d && time.GetUtcNow() >= d))) return view;
+        var left = deadline is { } end ? end - time.GetUtcNow() : (TimeSpan?)null;
+        if (left is { } x && x < TimeSpan.Zero) left = TimeSpan.Zero;
+        return await WaitAsync(answer.Id, left, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>One submit; with <paramref name="wait"/>, the server also waits that long for the job to end.</summary>
+    private async Task<SubmitJobResponse> SubmitCoreAsync(SubmitJobRequest job, TimeSpan? wait, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(job);
         var sent = WithIdempotencyKey(job, _connection.TimeProvider.GetUtcNow());
-        var answer = await _connection.SendAsync(HttpMethod.Post, ApiRoutes.Jobs, sent,
-            DtsJsonContext.Default.SubmitJobRequest, DtsJsonContext.Default.SubmitJobResponse, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var path = ApiRoutes.Jobs;
+        if (wait is { } w) path += "?wait_seconds=" + w.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture);
+        var answer = await _connection.SendAsync(HttpMethod.Post, path, sent,
+            DtsJsonContext.Default.SubmitJobRequest, DtsJsonContext.Default.SubmitJobResponse, wait ?? default, cancellationToken).ConfigureAwait(false);
         if (!ReferenceEquals(sent, job)) answer.Coalesced = false;
         return answer;
     }

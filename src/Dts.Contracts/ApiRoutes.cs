@@ -6,7 +6,11 @@ public static class ApiRoutes
     /// <summary>GET, unsigned: liveness and the store in use.</summary>
     public const string Health = "/healthz";
 
-    /// <summary>POST a <see cref="SubmitJobRequest"/>: 201 with <see cref="SubmitJobResponse"/> (200 when coalesced).</summary>
+    /// <summary>
+    /// POST a <see cref="SubmitJobRequest"/>: 201 with <see cref="SubmitJobResponse"/> (200 when coalesced).
+    /// <c>?wait_seconds=N</c> (0 to <see cref="MaxWaitSeconds"/>) stores the job, then waits up to N seconds
+    /// for it to finish and adds its <see cref="JobView"/> to the answer (<see cref="SubmitJobResponse.Job"/>).
+    /// </summary>
     public const string Jobs = "/v1/jobs";
     /// <summary>POST a <see cref="SubmitBatchRequest"/> of up to <see cref="MaxBatch"/> jobs: 200 with <see cref="SubmitBatchResponse"/>, in order.</summary>
     public const string JobsBatch = "/v1/jobs/batch";

@@ -39,6 +39,11 @@ public sealed class SubmitJobResponse
     public required JobState State { get; set; }
     /// <summary>True when the submit attached to an existing job with the same unique key.</summary>
     public bool Coalesced { get; set; }
+    /// <summary>
+    /// Only for a single submit sent with <c>?wait_seconds=N</c>: the job as it stood when the wait ended,
+    /// finished or not (check <see cref="JobStates.IsTerminal"/>). Absent otherwise, and in batch answers.
+    /// </summary>
+    public JobView? Job { get; set; }
 }
 
 public sealed class SubmitBatchResponse

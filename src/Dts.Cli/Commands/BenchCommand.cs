@@ -242,8 +242,7 @@ internal static class BenchCommand
             for (var i = 0; i < s.Samples + warm; i++)
             {
                 var start = Stopwatch.GetTimestamp();
-                var submitted = await one.SubmitAsync(new SubmitJobRequest { Function = "bench.noop", Args = arg }, cancellationToken);
-                var done = await one.WaitAsync(submitted.Id, TimeSpan.FromSeconds(30), cancellationToken);
+                var done = await one.RunAsync(new SubmitJobRequest { Function = "bench.noop", Args = arg }, TimeSpan.FromSeconds(30), cancellationToken);
                 var elapsed = Stopwatch.GetTimestamp() - start;
                 if (done.State != JobState.Succeeded) throw new InvalidOperationException($"latency job ended {done.State.ToWire()}");
                 if (i >= warm) histogram.RecordValue(elapsed);

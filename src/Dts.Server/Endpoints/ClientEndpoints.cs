@@ -22,6 +22,8 @@ internal static class ClientEndpoints
 
     private static async Task SubmitOneAsync(ServerContext s, HttpContext ctx, Http.Caller caller)
     {
+        // Checked before anything is stored: a bad wait refuses the whole submit.
+        var wait = QueryWait(ctx);
         var request = Http.RequestBody.Parse(caller.Body, DtsJsonContext.Default.SubmitJobRequest);
         await s.FunctionDefaults.ApplyAsync(request, ctx.RequestAborted);
         var now = s.Time.GetUtcNow();
@@ -29,9 +31,17 @@ internal static class ClientEndpoints
         await Limits.SubmitGate.CheckAsync(s, ctx, caller.User, 1);
         var results = await InsertAsync(s, [job], now, ctx.RequestAborted);
         var r = results[0];
+        var answer = new SubmitJobResponse { Id = r.Id, State = r.State, Coalesced = r.Coalesced };
+        if (wait is { } w)
+        {
+            // The job is committed: a client that hangs up now ends only this wait, never the job.
+            // Its owner is the caller (coalescing stays within one owner), so the ticket can be taken
+            // before the first look and an end between the insert and the sleep is not missed.
+            var record = await WaitForEndAsync(s, r.Id, caller, caller.Name, w, ctx.RequestAborted);
+            if (record is not null) answer.Job = record.ToView();
+        }
         ctx.Response.Headers.Location = ApiRoutes.Job(r.Id);
-        await Api.WriteAsync(ctx, r.Coalesced ? 200 : 201, new SubmitJobResponse { Id = r.Id, State = r.State, Coalesced = r.Coalesced },
-            DtsJsonContext.Default.SubmitJobResponse);
+        await Api.WriteAsync(ctx, r.Coalesced ? 200 : 201, answer, DtsJsonContext.Default.SubmitJobResponse);
     }
 
     private static async Task SubmitBatchAsync(ServerContext s, HttpContext ctx, Http.Caller caller)
@@ -80,24 +90,47 @@ internal static class ClientEndpoints
     private static async Task GetAsync(ServerContext s, HttpContext ctx, Http.Caller caller)
     {
         var id = Api.JobId(ctx);
-        var wait = TimeSpan.FromSeconds(Api.QueryDouble(ctx, "wait_seconds", 0, 0, ApiRoutes.MaxWaitSeconds));
+        var wait = QueryWait(ctx) ?? TimeSpan.Zero;
+        var job = await WaitForEndAsync(s, id, caller, null, wait, ctx.RequestAborted)
+            ?? throw new DtsException(ErrorCodes.JobNotFound, $"No job has the id '{id}'.");
+        await Api.WriteAsync(ctx, 200, job.ToView(), DtsJsonContext.Default.JobView);
+    }
+
+    /// <summary>The optional <c>wait_seconds</c> (0 to <see cref="ApiRoutes.MaxWaitSeconds"/>); null when absent.</summary>
+    private static TimeSpan? QueryWait(HttpContext ctx) =>
+        ctx.Request.Query.ContainsKey("wait_seconds")
+            ? TimeSpan.FromSeconds(Api.QueryDouble(ctx, "wait_seconds", 0, 0, ApiRoutes.MaxWaitSeconds))
+            : null;
+
+    /// <summary>
+    /// Looks at job <paramref name="id"/> until it has ended, <paramref name="wait"/> has passed or the
+    /// server is stopping, and returns the last look; null when no job has the id or
+    /// <paramref name="caller"/> may not see it (then at once, without waiting).
+    /// </summary>
+    /// <param name="owner">
+    /// The job's owner when the caller knows it, so the first look already happens under a results
+    /// ticket; null takes it from the first look (a second look under the ticket follows).
+    /// </param>
+    /// <remarks>
+    /// The owner's results signal fires whenever one of its jobs finishes. Every sleep is on a ticket
+    /// taken before the look that found the job unfinished, so an end in between is never slept through.
+    /// </remarks>
+    private static async Task<JobRecord?> WaitForEndAsync(ServerContext s, string id, Http.Caller caller, string? owner, TimeSpan wait, CancellationToken requestAborted)
+    {
         var deadline = s.Time.GetUtcNow() + wait;
         while (true)
         {
-            var job = await s.Store.JobGetAsync(new JobGetParams(id), ctx.RequestAborted);
-            if (job is null || (job.Owner != caller.Name && !caller.IsAdministrator))
-                throw new DtsException(ErrorCodes.JobNotFound, $"No job has the id '{id}'.");
+            var ticket = owner is null ? null : s.Signals.ResultsTicket(owner);
+            var job = await s.Store.JobGetAsync(new JobGetParams(id), requestAborted);
+            if (job is null || (job.Owner != caller.Name && !caller.IsAdministrator)) return null;
             var remaining = deadline - s.Time.GetUtcNow();
-            if (job.State.IsTerminal() || remaining <= TimeSpan.Zero || s.Stopping.IsCancellationRequested)
+            if (job.State.IsTerminal() || remaining <= TimeSpan.Zero || s.Stopping.IsCancellationRequested) return job;
+            if (ticket is null || job.Owner != owner)
             {
-                await Api.WriteAsync(ctx, 200, job.ToView(), DtsJsonContext.Default.JobView);
-                return;
+                owner = job.Owner;
+                continue;
             }
-            // The owner's results signal fires whenever one of its jobs finishes.
-            var ticket = s.Signals.ResultsTicket(job.Owner);
-            var again = await s.Store.JobGetAsync(new JobGetParams(id), ctx.RequestAborted);
-            if (again is not null && again.State.IsTerminal()) continue;
-            await s.WaitAsync(ticket, remaining, ctx.RequestAborted);
+            await s.WaitAsync(ticket, remaining, requestAborted);
         }
     }
 

@@ -1,0 +1,161 @@
+using System.Text.Json;
+using Dts.Client;
+using Dts.Contracts;
+using Dts.Core.Storage;
+using Dts.Testing;
+
+namespace Dts.Server.Tests;
+
+/// <summary><c>POST /v1/jobs?wait_seconds=N</c>: a foreground job in one exchange.</summary>
+public sealed class SubmitWaitTests : IAsyncLifetime
+{
+    private TestServer _server = null!;
+    private SignedHttp _client = null!;
+    private SignedHttp _worker = null!;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public async ValueTask InitializeAsync()
+    {
+        _server = await TestServer.StartAsync();
+        _client = await _server.UserAsync("alice", Roles.Client);
+        _worker = await _server.UserAsync("w1", Roles.Worker);
+    }
+
+    public async ValueTask DisposeAsync() => await _server.DisposeAsync();
+
+    private async Task<(int Status, SubmitJobResponse Answer, string Text)> SubmitWaitingAsync(string body, string wait)
+    {
+        using var response = await _client.PostAsync($"{ApiRoutes.Jobs}?wait_seconds={wait}", body);
+        var text = await response.Content.ReadAsStringAsync(Ct);
+        Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode}: {text}");
+        return ((int)response.StatusCode, JsonSerializer.Deserialize(text, DtsJsonContext.Default.SubmitJobResponse)!, text);
+    }
+
+    /// <summary>Leases one job of <paramref name="function"/> (long-polling for it) and completes it with <paramref name="resultJson"/>.</summary>
+    private async Task RunOneAsync(string function, string resultJson)
+    {
+        var workerId = await Flow.RegisterAsync(_worker, function);
+        for (var i = 0; i < 20; i++)
+        {
+            var jobs = await Flow.LeaseAsync(_worker, workerId, max: 1, wait: 5);
+            if (jobs.Count == 0) continue;
+            using var done = await Flow.CompleteAsync(_worker, jobs[0], resultJson);
+            Assert.Equal(200, (int)done.StatusCode);
+            return;
+        }
+        Assert.Fail($"no job of {function} was leased");
+    }
+
+    private Task<long> UnfinishedAsync() =>
+        _server.Server.Store.JobCountUnfinishedAsync(new JobCountUnfinishedParams("alice"), Ct);
+
+    [Fact]
+    public async Task WithAWorker_AnswersTheFinishedJobAndItsResult()
+    {
+        var worker = RunOneAsync("reverse", "\"olleh\"");
+
+        var (status, answer, _) = await SubmitWaitingAsync("""{"function":"reverse","args":["hello"]}""", "30");
+        await worker;
+
+        Assert.Equal(201, status);
+        Assert.False(answer.Coalesced);
+        var job = Assert.IsType<JobView>(answer.Job);
+        Assert.Equal(answer.Id, job.Id);
+        Assert.Equal(JobState.Succeeded, job.State);
+        Assert.Equal("olleh", job.Result!.Value.GetString());
+    }
+
+    [Fact]
+    public async Task WithoutAWorker_AnswersQueuedAfterTheWait_AndTheJobRunsLater()
+    {
+        var (status, answer, _) = await SubmitWaitingAsync("""{"function":"later","args":["x"]}""", "0.5");
+
+        Assert.Equal(201, status);
+        Assert.Equal(JobState.Queued, answer.State);
+        Assert.Equal(JobState.Queued, answer.Job!.State);
+        Assert.Equal(JobState.Queued, (await Flow.GetAsync(_client, answer.Id)).State);
+
+        await RunOneAsync("later", "1");
+        var view = await Flow.GetAsync(_client, answer.Id, wait: 10);
+        Assert.Equal(JobState.Succeeded, view.State);
+    }
+
+    [Fact]
+    public async Task Coalesced_IsA200_WithTheExistingJobsView()
+    {
+        var first = await Flow.SubmitAsync(_client, """{"function":"same","unique_key":"k1"}""");
+
+        var (status, answer, _) = await SubmitWaitingAsync("""{"function":"same","unique_key":"k1"}""", "0.2");
+
+        Assert.Equal(200, status);
+        Assert.True(answer.Coalesced);
+        Assert.Equal(first.Id, answer.Id);
+        Assert.Equal(first.Id, answer.Job!.Id);
+        Assert.Equal(JobState.Queued, answer.Job.State);
+        Assert.Equal(1, await UnfinishedAsync());
+    }
+
+    [Fact]
+    public async Task ScheduledJob_ComesBackNotFinished()
+    {
+        var (status, answer, _) = await SubmitWaitingAsync("""{"function":"someday","delay_seconds":3600}""", "0.3");
+
+        Assert.Equal(201, status);
+        Assert.Equal(JobState.Scheduled, answer.State);
+        Assert.Equal(JobState.Scheduled, answer.Job!.State);
+    }
+
+    [Fact]
+    public async Task ZeroWait_AddsTheJobAtOnce_AndNoWaitLeavesItOut()
+    {
+        var (_, waited, _) = await SubmitWaitingAsync("""{"function":"f"}""", "0");
+        Assert.Equal(JobState.Queued, waited.Job!.State);
+
+        using var plain = await _client.PostAsync(ApiRoutes.Jobs, """{"function":"f"}""");
+        var text = await plain.Content.ReadAsStringAsync(Ct);
+        Assert.Equal(201, (int)plain.StatusCode);
+        Assert.DoesNotContain("\"job\"", text, StringComparison.Ordinal);
+
+        using var batch = await _client.PostAsync(ApiRoutes.JobsBatch, """{"jobs":[{"function":"f"}]}""");
+        Assert.DoesNotContain("\"job\"", await batch.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("-1")]
+    [InlineData("61")]
+    [InlineData("abc")]
+    [InlineData("NaN")]
+    [InlineData("")]
+    public async Task InvalidWait_Is400InvalidQuery_AndStoresNothing(string wait)
+    {
+        using var response = await _client.PostAsync($"{ApiRoutes.Jobs}?wait_seconds={wait}", """{"function":"f"}""");
+
+        var problem = await ResponseAssert.ProblemAsync(response, ErrorCodes.InvalidQuery);
+        Assert.Equal(0, await UnfinishedAsync());
+        Assert.Contains("wait_seconds", problem.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ClientHangsUpDuringTheWait_TheJobStaysAndRuns()
+    {
+        await using var sdk = new DtsClient("alice", _client.Secret, _server.Url.ToString());
+        using var hangUp = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var run = sdk.RunAsync(new SubmitJobRequest { Function = "orphan" }, TimeSpan.FromSeconds(30), hangUp.Token);
+
+        // Hang up only once the job is committed and the server is waiting on it.
+        for (var i = 0; i < 400 && await UnfinishedAsync() == 0; i++) await Task.Delay(25, Ct);
+        Assert.Equal(1, await UnfinishedAsync());
+        await hangUp.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
+
+        var jobs = (await _server.Server.Store.JobSearchAsync(new JobSearchParams { Function = "orphan", Limit = 10 }, Ct)).Jobs;
+        var stored = Assert.Single(jobs);
+        Assert.Equal(JobState.Queued, stored.State);
+
+        await RunOneAsync("orphan", "\"done\"");
+        var view = await Flow.GetAsync(_client, stored.Id, wait: 10);
+        Assert.Equal(JobState.Succeeded, view.State);
+        Assert.Equal("done", view.Result!.Value.GetString());
+    }
+}
