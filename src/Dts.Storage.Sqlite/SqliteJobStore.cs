@@ -36,6 +36,7 @@ public sealed partial class SqliteJobStore : IJobStore
         _cipher = options.SecretCipher
             ?? throw new ArgumentException("The SQLite store needs a SecretCipher: users' secrets are never stored in plaintext.", nameof(options));
         _options = options;
+        SqliteEngine.EnsureConfigured();
         _connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = options.Path,
