@@ -82,6 +82,19 @@ public sealed partial class PostgresJobStore : IJobStore, ISharedStore
     /// Runs <paramref name="work"/> in one transaction and commits it. A deadlock or serialization
     /// failure (another server touched the same rows in another order) retries the whole operation.
     /// </summary>
+    /// <summary>
+    /// Prepended to the first statement of a transaction whose loss on a database crash is harmless:
+    /// its commit then returns without waiting for its WAL to be flushed (for this transaction only;
+    /// Npgsql sends BEGIN with that first statement, so this costs no round trip). PostgreSQL's WAL
+    /// is one sequence and a flush covers everything before it, so the next ordinary commit of any
+    /// session makes it durable too, and a crash before that loses a tail of such commits, never a
+    /// write that was acknowledged as durable. Used for leases (a lost lease leaves the job queued:
+    /// it runs again, at least once), heartbeats (older lease expiries and last-seen times: a lease
+    /// may be rescued early and the job run again), worker registrations (the worker gets
+    /// worker_not_found and registers again) and nonces (see NonceClaimAsync).
+    /// </summary>
+    private const string NoFlushWait = "SET LOCAL synchronous_commit TO OFF; ";
+
     private async Task<T> TxAsync<T>(Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
@@ -249,7 +262,7 @@ public sealed partial class PostgresJobStore : IJobStore, ISharedStore
         return TxAsync<IReadOnlyList<JobRecord>>(async (c, t) =>
         {
             var silentBefore = p.Now - p.LeaseDuration;
-            await using var command = Cmd(c, t, LeaseSql);
+            await using var command = Cmd(c, t, NoFlushWait + LeaseSql);
             AddLeaseParameters(command, p, silentBefore);
             return await ReadJobsAsync(command, cancellationToken);
         }, cancellationToken);
@@ -606,7 +619,7 @@ public sealed partial class PostgresJobStore : IJobStore, ISharedStore
         TxAsync(async (c, t) =>
         {
             // A nonce seen again (only possible for an expired row not yet swept) keeps the later expiry.
-            await using var command = Cmd(c, t,
+            await using var command = Cmd(c, t, NoFlushWait +
                 "INSERT INTO {s}.nonces (user_name, nonce_hash, expires_at) VALUES (@user, @hash, @expires) " +
                 "ON CONFLICT (user_name, nonce_hash) DO UPDATE SET expires_at = greatest({s}.nonces.expires_at, excluded.expires_at)");
             command.P("user", p.User).P("hash", p.NonceHash).P("expires", Pg.Ts(p.ExpiresAt));
@@ -623,7 +636,7 @@ public sealed partial class PostgresJobStore : IJobStore, ISharedStore
         TxAsync(async (c, t) =>
         {
             await using var command = Cmd(c, t,
-                "SET LOCAL synchronous_commit TO OFF; " +
+                NoFlushWait +
                 "INSERT INTO {s}.nonces AS n (user_name, nonce_hash, expires_at) VALUES (@user, @hash, @expires) " +
                 "ON CONFLICT (user_name, nonce_hash) DO UPDATE SET expires_at = excluded.expires_at WHERE n.expires_at <= @now " +
                 "RETURNING 1");
@@ -658,7 +671,7 @@ public sealed partial class PostgresJobStore : IJobStore, ISharedStore
         TxAsync(async (c, t) =>
         {
             // A registration replaces the whole row, as a new worker: not draining, not lost.
-            await using var command = Cmd(c, t,
+            await using var command = Cmd(c, t, NoFlushWait +
                 "INSERT INTO {s}.workers (id, owner, name, functions, concurrency, registered_at, last_heartbeat_at, draining, lost_at) " +
                 "VALUES (@id, @owner, @name, @functions, @concurrency, @now, @now, false, NULL) ON CONFLICT (id) DO UPDATE SET " +
                 "owner = excluded.owner, name = excluded.name, functions = excluded.functions, concurrency = excluded.concurrency, " +
@@ -682,7 +695,9 @@ public sealed partial class PostgresJobStore : IJobStore, ISharedStore
     public Task<WorkerHeartbeatResult> WorkerHeartbeatAsync(WorkerHeartbeatParams p, CancellationToken cancellationToken) =>
         TxAsync(async (c, t) =>
         {
-            await using (var touch = Cmd(c, t, "UPDATE {s}.workers SET last_heartbeat_at = @now, lost_at = NULL WHERE id = @id"))
+            // Any cancelled endings below ride on the next flush too: lost, the job is still running with
+            // its cancel requested, and the next heartbeat or the lease rescuer ends it cancelled again.
+            await using (var touch = Cmd(c, t, NoFlushWait + "UPDATE {s}.workers SET last_heartbeat_at = @now, lost_at = NULL WHERE id = @id"))
             {
                 touch.P("now", Pg.Ts(p.Now)).P("id", p.WorkerId);
                 if (await touch.ExecuteNonQueryAsync(cancellationToken) == 0) return new WorkerHeartbeatResult(false, []);

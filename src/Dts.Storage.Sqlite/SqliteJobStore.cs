@@ -25,6 +25,7 @@ public sealed partial class SqliteJobStore : IJobStore
     private int _idleReaderCount;
     private WriterSession? _writer;
     private long _commitCount;
+    private long _syncedCommitCount;
     private int _disposed;
 
     public SqliteJobStore(SqliteStoreOptions options)
@@ -59,6 +60,13 @@ public sealed partial class SqliteJobStore : IJobStore
     /// <summary>Transactions the writer loop has committed; many operations share one under load.</summary>
     public long CommitCount => Interlocked.Read(ref _commitCount);
 
+    /// <summary>
+    /// Commits that ran at <see cref="SqliteSynchronous.Full"/>, so were fsynced before their callers
+    /// were answered: those holding at least one durable write. Never counts when the store is
+    /// configured with a weaker <see cref="SqliteStoreOptions.Synchronous"/>.
+    /// </summary>
+    public long SyncedCommitCount => Interlocked.Read(ref _syncedCommitCount);
+
     public async Task MigrateAsync(CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
@@ -73,8 +81,9 @@ public sealed partial class SqliteJobStore : IJobStore
     public Task<JobRecord?> JobGetAsync(JobGetParams p, CancellationToken cancellationToken) =>
         ReadAsync(static (r, a, ct) => r.JobGetAsync(a.Id, ct), p, cancellationToken);
 
+    // Not durable: see RunBatch. A lease lost with the power leaves the job queued; it runs again.
     public Task<IReadOnlyList<JobRecord>> JobLeaseAsync(JobLeaseParams p, CancellationToken cancellationToken) =>
-        WriteAsync(static (s, a) => s.JobLease(a), p, cancellationToken);
+        WriteAsync(static (s, a) => s.JobLease(a), p, cancellationToken, durable: false);
 
     public Task<IReadOnlyList<JobReportResult>> JobReportManyAsync(JobReportManyParams p, CancellationToken cancellationToken) =>
         WriteAsync(static (s, a) => s.JobReportMany(a), p, cancellationToken);
@@ -103,8 +112,10 @@ public sealed partial class SqliteJobStore : IJobStore
     public Task<int> UserCountAsync(CancellationToken cancellationToken) =>
         ReadAsync(static (r, _, ct) => r.UserCountAsync(ct), 0, cancellationToken);
 
+    // Not durable: see RunBatch. Any write the same request makes is committed in this batch or a
+    // later one, and that write's flush covers the nonce too.
     public Task NonceRecordAsync(NonceRecordParams p, CancellationToken cancellationToken) =>
-        WriteAsync(static (s, a) => s.NonceRecord(a), p, cancellationToken);
+        WriteAsync(static (s, a) => s.NonceRecord(a), p, cancellationToken, durable: false);
 
     public Task<bool> NonceSeenAsync(NonceSeenParams p, CancellationToken cancellationToken) =>
         ReadAsync(static (r, a, ct) => r.NonceSeenAsync(a, ct), p, cancellationToken);
@@ -126,14 +137,17 @@ public sealed partial class SqliteJobStore : IJobStore
     internal UserRecord? SecretFromStorage(UserRecord? stored) =>
         stored is null ? null : stored with { Secret = _cipher.Unprotect(stored.Name, stored.Secret) };
 
+    // Not durable: see RunBatch. A registration lost with the power gets the worker worker_not_found
+    // on its next call, and the worker registers again.
     public Task WorkerUpsertAsync(WorkerUpsertParams p, CancellationToken cancellationToken) =>
-        WriteAsync(static (s, a) => s.WorkerUpsert(a), p, cancellationToken);
+        WriteAsync(static (s, a) => s.WorkerUpsert(a), p, cancellationToken, durable: false);
 
     public Task<WorkerRecord?> WorkerGetAsync(string id, CancellationToken cancellationToken) =>
         ReadAsync(static (r, a, ct) => r.WorkerGetAsync(a, ct), id, cancellationToken);
 
+    // Not durable: see RunBatch. A lost heartbeat leaves older lease expiries and "last seen" times.
     public Task<WorkerHeartbeatResult> WorkerHeartbeatAsync(WorkerHeartbeatParams p, CancellationToken cancellationToken) =>
-        WriteAsync(static (s, a) => s.WorkerHeartbeat(a), p, cancellationToken);
+        WriteAsync(static (s, a) => s.WorkerHeartbeat(a), p, cancellationToken, durable: false);
 
     public Task<IReadOnlyList<UserSummary>> UserListAsync(UserListParams p, CancellationToken cancellationToken) =>
         ReadAsync(static (r, a, ct) => r.UserListAsync(a, ct), p, cancellationToken);
@@ -199,13 +213,18 @@ public sealed partial class SqliteJobStore : IJobStore
     /// Runs <paramref name="run"/> on the writer connection inside the next group commit. For
     /// tests of the group commit itself: an exception fails only this caller.
     /// </summary>
-    internal Task<TResult> WriteRawAsync<TResult>(Func<SqliteConnection, TResult> run, CancellationToken cancellationToken) =>
-        WriteAsync(static (s, a) => a(s.Connection), run, cancellationToken);
+    internal Task<TResult> WriteRawAsync<TResult>(Func<SqliteConnection, TResult> run, CancellationToken cancellationToken, bool durable = true) =>
+        WriteAsync(static (s, a) => a(s.Connection), run, cancellationToken, durable);
 
-    private Task<TResult> WriteAsync<TArg, TResult>(Func<WriterSession, TArg, TResult> run, TArg arg, CancellationToken cancellationToken)
+    /// <param name="durable">
+    /// False only for writes whose loss on a power failure is harmless (see <see cref="RunBatch"/>);
+    /// every other write must be flushed to disk before its caller learns it happened.
+    /// </param>
+    private Task<TResult> WriteAsync<TArg, TResult>(
+        Func<WriterSession, TArg, TResult> run, TArg arg, CancellationToken cancellationToken, bool durable = true)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        var op = new WriteOp<TArg, TResult>(run, arg, cancellationToken);
+        var op = new WriteOp<TArg, TResult>(run, arg, cancellationToken, durable);
         return _queue.Writer.TryWrite(op) ? op.Task : EnqueueSlowAsync(op, cancellationToken);
     }
 
@@ -236,12 +255,42 @@ public sealed partial class SqliteJobStore : IJobStore
         _writer = null;
     }
 
+    /// <summary>
+    /// Runs one group commit. Its flush level depends on what it holds. A batch with any durable
+    /// write commits at the configured level: at Full, SQLite fsyncs the WAL before COMMIT returns.
+    /// A batch of only non-durable writes (leases, heartbeats, worker registrations, nonces) commits
+    /// at Normal, which in WAL mode appends to the WAL without an fsync; the data is in the OS's
+    /// cache, safe from a crash of this process but not from a power loss.
+    /// <para>
+    /// That is safe because WAL frames are ordered and a recovered WAL is always a prefix of the
+    /// commits: the next Full commit fsyncs the WAL file as a whole, which makes every earlier frame
+    /// durable with it, and a power loss before that flush loses a tail of commits, never a middle.
+    /// So a lost non-durable write takes with it only writes nobody was told were durable, and
+    /// what it loses is harmless. A lease: the job is still queued after the restart and runs
+    /// again, and the worker's report gets stale_lease (at-least-once). A heartbeat: lease expiries
+    /// and the worker's last-seen time are older, so a lease may be rescued early and the job run
+    /// again; a cancelled job it ended (the worker had dropped it) is running with its cancel
+    /// still requested, and the next heartbeat or the lease rescuer ends it cancelled again. A
+    /// registration: the worker gets worker_not_found and registers again. A nonce: a request that
+    /// wrote something acknowledged had that write committed in this batch or a later one, whose
+    /// flush covers the nonce; only a request that wrote nothing acknowledged (a read, a lease)
+    /// could be replayed after the restart, within the signature window.
+    /// </para>
+    /// <para>
+    /// SQLite refuses to change <c>synchronous</c> inside a transaction, so it is set before BEGIN,
+    /// and only when it differs from the current setting. A configured Normal or Off never changes.
+    /// </para>
+    /// </summary>
     private void RunBatch(List<WriteOp> batch)
     {
+        var level = _options.Synchronous;
+        if (level == SqliteSynchronous.Full && !batch.Exists(static op => op.Durable)) level = SqliteSynchronous.Normal;
+
         WriterSession writer;
         try
         {
             writer = _writer ??= OpenWriter();
+            writer.SetSynchronous(level);
             writer.Begin();
         }
         catch (Exception e)
@@ -290,6 +339,7 @@ public sealed partial class SqliteJobStore : IJobStore
             {
                 writer.Commit();
                 Interlocked.Increment(ref _commitCount);
+                if (level == SqliteSynchronous.Full) Interlocked.Increment(ref _syncedCommitCount);
             }
             catch (Exception e)
             {
@@ -321,18 +371,12 @@ public sealed partial class SqliteJobStore : IJobStore
         try
         {
             connection.Open();
-            var synchronous = _options.Synchronous switch
-            {
-                SqliteSynchronous.Off => "OFF",
-                SqliteSynchronous.Normal => "NORMAL",
-                _ => "FULL",
-            };
             using var pragma = connection.CreateCommand();
             pragma.CommandText =
-                $"PRAGMA busy_timeout = {BusyTimeoutMs}; PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; " +
-                "PRAGMA temp_store = MEMORY;";
+                $"PRAGMA busy_timeout = {BusyTimeoutMs}; PRAGMA journal_mode = WAL; " +
+                $"PRAGMA synchronous = {WriterSession.PragmaValue(_options.Synchronous)}; PRAGMA temp_store = MEMORY;";
             pragma.ExecuteNonQuery();
-            return new WriterSession(connection);
+            return new WriterSession(connection, _options.Synchronous);
         }
         catch
         {
@@ -417,8 +461,11 @@ public sealed partial class SqliteJobStore : IJobStore
         DisposeIdleReaders();
     }
 
-    private abstract class WriteOp
+    private abstract class WriteOp(bool durable)
     {
+        /// <summary>Whether the batch holding this operation must be flushed to disk before it completes.</summary>
+        public bool Durable { get; } = durable;
+
         /// <summary>True when the caller gave up before the operation ran; it is then not run at all.</summary>
         public abstract bool SkipIfCancelled();
         public abstract void Run(WriterSession session);
@@ -427,8 +474,8 @@ public sealed partial class SqliteJobStore : IJobStore
         public abstract void Fail(Exception error);
     }
 
-    private sealed class WriteOp<TArg, TResult>(Func<WriterSession, TArg, TResult> run, TArg arg, CancellationToken cancellationToken)
-        : WriteOp
+    private sealed class WriteOp<TArg, TResult>(Func<WriterSession, TArg, TResult> run, TArg arg, CancellationToken cancellationToken, bool durable)
+        : WriteOp(durable)
     {
         private readonly TaskCompletionSource<TResult> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private TResult? _result;

@@ -49,9 +49,17 @@ internal sealed partial class WriterSession : IDisposable
     private readonly HashSet<string> _functionSet = new(StringComparer.Ordinal);
     private readonly Dictionary<string, bool> _running = new(StringComparer.Ordinal);
 
-    public WriterSession(SqliteConnection connection)
+    private readonly SqliteCommand _syncFull, _syncNormal, _syncOff;
+    private SqliteSynchronous _synchronous;
+
+    /// <param name="synchronous">The level the connection was opened with (<c>PRAGMA synchronous</c>).</param>
+    public WriterSession(SqliteConnection connection, SqliteSynchronous synchronous)
     {
         _connection = connection;
+        _synchronous = synchronous;
+        _syncFull = Sql.Command(connection, "PRAGMA synchronous = FULL");
+        _syncNormal = Sql.Command(connection, "PRAGMA synchronous = NORMAL");
+        _syncOff = Sql.Command(connection, "PRAGMA synchronous = OFF");
         _begin = Sql.Command(connection, "BEGIN IMMEDIATE");
         _commit = Sql.Command(connection, "COMMIT");
         _rollback = Sql.Command(connection, "ROLLBACK");
@@ -159,6 +167,32 @@ internal sealed partial class WriterSession : IDisposable
     public SqliteConnection Connection => _connection;
 
     public void Begin() => _begin.ExecuteNonQuery();
+
+    /// <summary>The connection's current <c>PRAGMA synchronous</c>, as this session last set it.</summary>
+    public SqliteSynchronous Synchronous => _synchronous;
+
+    /// <summary>
+    /// Sets <c>PRAGMA synchronous</c> for the following commits; a no-op when it is set already.
+    /// Outside a transaction only: SQLite refuses the change inside one.
+    /// </summary>
+    public void SetSynchronous(SqliteSynchronous level)
+    {
+        if (level == _synchronous) return;
+        (level switch
+        {
+            SqliteSynchronous.Full => _syncFull,
+            SqliteSynchronous.Normal => _syncNormal,
+            _ => _syncOff,
+        }).ExecuteNonQuery();
+        _synchronous = level;
+    }
+
+    public static string PragmaValue(SqliteSynchronous level) => level switch
+    {
+        SqliteSynchronous.Off => "OFF",
+        SqliteSynchronous.Normal => "NORMAL",
+        _ => "FULL",
+    };
     public void Commit() => _commit.ExecuteNonQuery();
     public void Rollback() => _rollback.ExecuteNonQuery();
     public void Savepoint() => _savepoint.ExecuteNonQuery();
@@ -588,6 +622,7 @@ internal sealed partial class WriterSession : IDisposable
                      _leaseCandidates, _leaseMany, _succeedHeld, _reportLookup, _progress, _succeed, _retry, _finishFailed, _ack,
                      _cancelLookup, _cancelNow, _cancelRequest, _promote, _nextDue, _expired, _requeue, _userInsert,
                      _workerUpsert, _workerTouch, _extendLeases, _workerRunning, _nonceRecord, _nonceDeleteExpired,
+                     _syncFull, _syncNormal, _syncOff,
                  })
         {
             command.Dispose();
