@@ -15,6 +15,7 @@ internal sealed class BenchReport
     public int Batch { get; set; }
     public int PayloadBytes { get; set; }
     public long Queued { get; set; }
+    public double WarmupSeconds { get; set; }
 
     public double? EndToEndJobsPerSecond { get; set; }
     public double? EndToEndSeconds { get; set; }
