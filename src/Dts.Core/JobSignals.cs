@@ -4,41 +4,127 @@ using Dts.Core.Storage;
 namespace Dts.Core;
 
 /// <summary>
-/// In-process wake-ups for long polls: a waiter takes a ticket before it looks in the store, and
-/// waits on it only if the store had nothing. A signal between the look and the wait completes the
-/// ticket, so no wake-up is lost and nobody polls the database in a loop.
+/// In-process wake-ups for long polls.
+/// <para>
+/// Job-ready waiters are woken one per ready job, oldest first: a waiter registers
+/// (<see cref="WaitForJobs"/>) before it looks in the store and sleeps on its registration only if
+/// the store had nothing. A signal between the look and the sleep wakes the registration, so no
+/// wake-up is lost. A woken waiter owes its wake-up to the others until a look that began after
+/// the wake took everything it could see: it calls <see cref="JobWaiter.Consume"/> then, and
+/// otherwise (a full batch leased, so more may remain; or it left without looking) disposing the
+/// registration passes the wake-up on to the next waiter of its functions.
+/// </para>
+/// <para>
+/// Results waiters (per owner) and the scheduler's ticket keep broadcast tickets: a ticket taken
+/// before the look completes on the next signal, waking every holder.
+/// </para>
 /// </summary>
 public sealed class JobSignals
 {
-    private readonly ConcurrentDictionary<string, Signal> _ready = new(StringComparer.Ordinal);
+    /// <summary>A count for <see cref="JobsReady(string, int)"/> that wakes every waiter of the function.</summary>
+    public const int All = int.MaxValue;
+
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, LinkedList<JobWaiter>> _waiting = new(StringComparer.Ordinal);
+    private long _nextSeq;
+
     private readonly ConcurrentDictionary<string, Signal> _results = new(StringComparer.Ordinal);
     private readonly Signal _scheduled = new();
 
     /// <summary>
     /// When set (servers sharing a store), every signal raised here is also handed to it, to be
     /// published to the other servers. Signals that arrive from them go through <see cref="Receive"/>,
-    /// which wakes local waiters only.
+    /// which wakes local waiters only. Passed-on wake-ups stay local.
     /// </summary>
     public Action<ClusterSignal>? Forward { get; set; }
 
-    /// <summary>A ticket that completes when any of the functions gets a ready job.</summary>
-    public Task JobsReadyTicket(IReadOnlyList<string> functions)
+    /// <summary>
+    /// Registers a waiter for jobs of any of <paramref name="functions"/>, behind those already
+    /// waiting. Register before looking in the store; dispose when done (also on failure).
+    /// </summary>
+    public JobWaiter WaitForJobs(IReadOnlyList<string> functions)
     {
-        if (functions.Count == 1) return Get(_ready, functions[0]).Ticket;
-        var tickets = new Task[functions.Count];
-        for (var i = 0; i < functions.Count; i++) tickets[i] = Get(_ready, functions[i]).Ticket;
-        return Task.WhenAny(tickets);
+        var distinct = functions.Distinct(StringComparer.Ordinal).ToArray();
+        var waiter = new JobWaiter(this, distinct);
+        lock (_gate)
+        {
+            waiter.Seq = ++_nextSeq;
+            for (var i = 0; i < distinct.Length; i++)
+            {
+                if (!_waiting.TryGetValue(distinct[i], out var list)) _waiting[distinct[i]] = list = new LinkedList<JobWaiter>();
+                waiter.Nodes[i] = list.AddLast(waiter);
+            }
+        }
+        return waiter;
     }
 
-    public void JobsReady(string function)
+    /// <summary>One job of <paramref name="function"/> became ready: wakes its oldest waiter.</summary>
+    public void JobsReady(string function) => JobsReady(function, 1);
+
+    /// <summary>
+    /// <paramref name="count"/> jobs of <paramref name="function"/> became ready: wakes up to that
+    /// many of its waiters, oldest first (<see cref="All"/> wakes all). Readiness with no waiter is
+    /// dropped: a new lease request looks in the store before it waits.
+    /// </summary>
+    public void JobsReady(string function, int count)
     {
-        FireReady(function);
-        Forward?.Invoke(new ClusterSignal(ClusterSignalKind.JobsReady, function));
+        if (count <= 0) return;
+        Wake(function, count);
+        Forward?.Invoke(new ClusterSignal(ClusterSignalKind.JobsReady, function, count));
     }
 
-    public void JobsReady(IEnumerable<string> functions)
+    /// <summary>Jobs of these functions became ready, how many is not known: wakes every waiter of each.</summary>
+    public void JobsReadyAll(IEnumerable<string> functions)
     {
-        foreach (var f in functions) JobsReady(f);
+        foreach (var f in functions) JobsReady(f, All);
+    }
+
+    /// <summary>
+    /// Hands one wake-up to the oldest waiter of any of <paramref name="functions"/> (local only).
+    /// Returns false when none was waiting.
+    /// </summary>
+    public bool PassOn(IReadOnlyList<string> functions)
+    {
+        JobWaiter? oldest;
+        lock (_gate)
+        {
+            oldest = null;
+            foreach (var f in functions)
+            {
+                if (_waiting.TryGetValue(f, out var list) && list.First is { } head && (oldest is null || head.Value.Seq < oldest.Seq))
+                    oldest = head.Value;
+            }
+            if (oldest is null) return false;
+            MarkWoken(oldest);
+        }
+        oldest.Complete();
+        return true;
+    }
+
+    /// <summary>Waiters registered now (for tests and diagnostics).</summary>
+    public int JobWaiterCount
+    {
+        get
+        {
+            lock (_gate)
+            {
+                var waiters = new HashSet<JobWaiter>();
+                foreach (var list in _waiting.Values)
+                {
+                    foreach (var w in list) waiters.Add(w);
+                }
+                return waiters.Count;
+            }
+        }
+    }
+
+    /// <summary>Functions with a list of waiters held (empty lists are dropped; for tests and diagnostics).</summary>
+    public int WaitedFunctionCount
+    {
+        get
+        {
+            lock (_gate) return _waiting.Count;
+        }
     }
 
     public Task ResultsTicket(string owner) => Get(_results, owner).Ticket;
@@ -59,19 +145,20 @@ public sealed class JobSignals
     }
 
     /// <summary>
-    /// A signal from another server (or this one's echo): wakes local waiters, never forwarded again.
-    /// <see cref="ClusterSignalKind.Resync"/> wakes every waiter, since signals may have been missed.
-    /// Returns false for kinds this class does not handle (log lines).
+    /// A signal from another server: wakes local waiters, never forwarded again. A JobsReady wakes
+    /// as many local waiters as it counts (at least one). <see cref="ClusterSignalKind.Resync"/>
+    /// wakes every waiter, since signals may have been missed. Returns false for kinds this class
+    /// does not handle (log lines).
     /// </summary>
     public bool Receive(ClusterSignal signal)
     {
         switch (signal.Kind)
         {
-            case ClusterSignalKind.JobsReady: FireReady(signal.Key); return true;
+            case ClusterSignalKind.JobsReady: Wake(signal.Key, Math.Max(1, signal.Count)); return true;
             case ClusterSignalKind.ResultsReady: FireResults(signal.Key); return true;
             case ClusterSignalKind.Scheduled: _scheduled.Fire(); return true;
             case ClusterSignalKind.Resync:
-                foreach (var s in _ready.Values) s.Fire();
+                WakeEveryone();
                 foreach (var s in _results.Values) s.Fire();
                 _scheduled.Fire();
                 return true;
@@ -79,9 +166,87 @@ public sealed class JobSignals
         }
     }
 
-    private void FireReady(string function)
+    private void Wake(string function, int count)
     {
-        if (_ready.TryGetValue(function, out var s)) s.Fire();
+        List<JobWaiter>? woken = null;
+        lock (_gate)
+        {
+            if (!_waiting.TryGetValue(function, out var list)) return;
+            while (count > 0 && list.First is { } head)
+            {
+                var w = head.Value;
+                MarkWoken(w); // removes it from this list (and its others), which may drop the list
+                (woken ??= []).Add(w);
+                count--;
+            }
+        }
+        if (woken is null) return;
+        foreach (var w in woken) w.Complete();
+    }
+
+    private void WakeEveryone()
+    {
+        var woken = new List<JobWaiter>();
+        lock (_gate)
+        {
+            foreach (var list in _waiting.Values.ToList())
+            {
+                while (list.First is { } head)
+                {
+                    MarkWoken(head.Value);
+                    woken.Add(head.Value);
+                }
+            }
+        }
+        foreach (var w in woken) w.Complete();
+    }
+
+    /// <summary>Under the lock: a waiting registration becomes woken and leaves every list.</summary>
+    private void MarkWoken(JobWaiter w)
+    {
+        w.State = JobWaiter.WokenState;
+        Unlink(w);
+    }
+
+    private void Unlink(JobWaiter w)
+    {
+        for (var i = 0; i < w.Functions.Length; i++)
+        {
+            if (w.Nodes[i] is not { } node) continue;
+            var list = node.List!;
+            list.Remove(node);
+            w.Nodes[i] = null;
+            if (list.Count == 0) _waiting.Remove(w.Functions[i]);
+        }
+    }
+
+    /// <summary>Ends a registration (see <see cref="JobWaiter.Dispose"/>); true when its wake-up must be passed on.</summary>
+    internal bool Leave(JobWaiter w)
+    {
+        lock (_gate)
+        {
+            switch (w.State)
+            {
+                case JobWaiter.Waiting:
+                    Unlink(w);
+                    w.State = JobWaiter.Gone;
+                    return false;
+                case JobWaiter.WokenState:
+                    w.State = JobWaiter.Gone;
+                    return true;
+                default:
+                    w.State = JobWaiter.Gone;
+                    return false;
+            }
+        }
+    }
+
+    internal void Consume(JobWaiter w)
+    {
+        lock (_gate)
+        {
+            if (w.State == JobWaiter.WokenState) w.State = JobWaiter.Consumed;
+        }
     }
 
     private void FireResults(string owner)
@@ -103,4 +268,52 @@ public sealed class JobSignals
             old.TrySetResult();
         }
     }
+}
+
+/// <summary>
+/// One long poll's registration for ready jobs (see <see cref="JobSignals.WaitForJobs"/>). It is
+/// woken at most once; after that it is in no list and a new registration is needed to wait again.
+/// </summary>
+public sealed class JobWaiter : IDisposable
+{
+    internal const int Waiting = 0, WokenState = 1, Consumed = 2, Gone = 3;
+
+    private readonly JobSignals _signals;
+    private readonly TaskCompletionSource _woken = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    internal readonly string[] Functions;
+    internal readonly LinkedListNode<JobWaiter>?[] Nodes;
+    internal long Seq;
+    internal int State; // guarded by the signals' lock
+
+    internal JobWaiter(JobSignals signals, string[] functions)
+    {
+        _signals = signals;
+        Functions = functions;
+        Nodes = new LinkedListNode<JobWaiter>?[functions.Length];
+    }
+
+    /// <summary>Completes when this registration is woken.</summary>
+    public Task Woken => _woken.Task;
+
+    public bool IsWoken => _woken.Task.IsCompleted;
+
+    /// <summary>The functions this registration waits for.</summary>
+    public IReadOnlyList<string> WaitedFunctions => Functions;
+
+    /// <summary>
+    /// Says the wake-up was used up: a look in the store that began after it took all it could
+    /// see, so there is nothing to pass on. No effect when not woken.
+    /// </summary>
+    public void Consume() => _signals.Consume(this);
+
+    /// <summary>
+    /// Ends the registration: unregisters it when it was not woken, and passes the wake-up on to
+    /// the next waiter of its functions when it was woken and not consumed.
+    /// </summary>
+    public void Dispose()
+    {
+        if (_signals.Leave(this)) _signals.PassOn(Functions);
+    }
+
+    internal void Complete() => _woken.TrySetResult();
 }

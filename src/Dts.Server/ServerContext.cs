@@ -84,6 +84,83 @@ public sealed class ServerContext(
         }
     }
 
+    private static readonly Task Never = new TaskCompletionSource().Task;
+
+    /// <summary>Lease looks in the store made by lease requests (each a write on the store), since start.</summary>
+    public long LeaseLooks => Interlocked.Read(ref _leaseLooks);
+    private long _leaseLooks;
+
+    /// <summary>Counts one lease look (see <see cref="LeaseLooks"/>).</summary>
+    internal void CountLeaseLook() => Interlocked.Increment(ref _leaseLooks);
+
+    /// <summary>
+    /// The long poll of a lease request, woken one waiter per ready job (see <see cref="JobSignals"/>).
+    /// It registers before each look, so a signal during the look is not lost, and settles each
+    /// wake-up it received: a look begun after the wake that leased fewer than <paramref name="max"/>
+    /// used it up; a full batch, or leaving without such a look (abort, failure, a wake during the
+    /// last look), passes it on to the next waiter. A worker the store will lease nothing to (see
+    /// <paramref name="mayLease"/>) passes its wake-up on and stops taking new ones, sleeping to its
+    /// deadline instead.
+    /// </summary>
+    /// <param name="functions">The functions leased.</param>
+    /// <param name="max">The most jobs one look leases.</param>
+    /// <param name="eligible">False when the worker is known at the start to be leased nothing (draining).</param>
+    /// <param name="fetch">One look: leases up to <paramref name="max"/> jobs at the given time.</param>
+    /// <param name="mayLease">
+    /// Asked only after a woken look leased nothing: whether the store would lease to this worker at
+    /// all at that time. When not, the empty look says nothing about the queue.
+    /// </param>
+    public async Task<IReadOnlyList<T>> LeasePollAsync<T>(
+        IReadOnlyList<string> functions, int max, bool eligible,
+        Func<DateTimeOffset, Task<IReadOnlyList<T>>> fetch, Func<DateTimeOffset, Task<bool>> mayLease,
+        TimeSpan wait, CancellationToken requestAborted)
+    {
+        var deadline = Time.GetUtcNow() + wait;
+        // A request that will not wait needs no registration; one that may, registers before its first look.
+        var waiter = wait > TimeSpan.Zero && eligible ? Signals.WaitForJobs(functions) : null;
+        JobWaiter? held = null;
+        try
+        {
+            while (true)
+            {
+                if (waiter is { IsWoken: true })
+                {
+                    // The look below begins after this wake-up, so it sees the jobs behind it.
+                    held = waiter;
+                    waiter = Signals.WaitForJobs(functions);
+                }
+                var now = Time.GetUtcNow();
+                var items = await fetch(now);
+                if (held is not null)
+                {
+                    if (items.Count == 0 && !await mayLease(now))
+                    {
+                        // Leased nothing because of this worker, not the queue: leave the wake-ups to
+                        // others (the own registration goes first, so the pass-on cannot land on it).
+                        waiter?.Dispose();
+                        waiter = null;
+                    }
+                    else if (items.Count < max)
+                    {
+                        held.Consume();
+                    }
+                    var settled = held;
+                    held = null;
+                    settled.Dispose();
+                }
+                var remaining = deadline - now;
+                // Returning disposes the registration, which passes on a wake-up that came during this look.
+                if (items.Count > 0 || remaining <= TimeSpan.Zero || Stopping.IsCancellationRequested) return items;
+                await WaitAsync(waiter?.Woken ?? Never, remaining, requestAborted);
+            }
+        }
+        finally
+        {
+            held?.Dispose();
+            waiter?.Dispose();
+        }
+    }
+
     /// <summary>Waits until <paramref name="ticket"/> completes, the time is up, or the request or server ends.</summary>
     public async Task WaitAsync(Task ticket, TimeSpan timeout, CancellationToken requestAborted)
     {

@@ -24,9 +24,28 @@ public sealed partial class PostgresJobStore
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "This kind of signal is not published."),
     };
 
+    /// <summary>
+    /// The NOTIFY payload of a signal: the kind's letter, then (only when not the defaults) the count
+    /// and <c>@</c> with the origin server's id, then <c>:</c> and the key. "j:resize" is one job of
+    /// resize from an unnamed server; "j3@a1b2:resize" is three from server a1b2.
+    /// </summary>
+    internal static string EncodeSignal(ClusterSignal s)
+    {
+        var head = new StringBuilder().Append(KindLetter(s.Kind));
+        if (s.Count != 1) head.Append(s.Count.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        if (!string.IsNullOrEmpty(s.Origin)) head.Append('@').Append(s.Origin);
+        return head.Append(':').Append(s.Key).ToString();
+    }
+
+    /// <summary>
+    /// Reads a payload written by <see cref="EncodeSignal"/> (or by an older server, which wrote only
+    /// the letter, <c>:</c> and the key). Null for an unknown kind or no <c>:</c>; a count that
+    /// does not read as a positive number counts as one.
+    /// </summary>
     internal static ClusterSignal? ParseSignal(string payload)
     {
-        if (payload.Length < 2 || payload[1] != ':') return null;
+        var colon = payload.IndexOf(':');
+        if (colon < 1) return null;
         ClusterSignalKind? kind = payload[0] switch
         {
             'j' => ClusterSignalKind.JobsReady,
@@ -35,7 +54,16 @@ public sealed partial class PostgresJobStore
             'l' => ClusterSignalKind.LogsAppended,
             _ => null,
         };
-        return kind is { } k ? new ClusterSignal(k, payload[2..]) : null;
+        if (kind is not { } k) return null;
+        var meta = payload.AsSpan(1, colon - 1);
+        var at = meta.IndexOf('@');
+        var countText = at < 0 ? meta : meta[..at];
+        var count = countText.Length == 0 ? 1
+            : int.TryParse(countText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var c) && c > 0 ? c
+            : countText.Length > 9 && countText.ContainsAnyExceptInRange('0', '9') is false ? int.MaxValue
+            : 1;
+        var origin = at < 0 || at == meta.Length - 1 ? null : meta[(at + 1)..].ToString();
+        return new ClusterSignal(k, payload[(colon + 1)..], count, origin);
     }
 
     public async Task PublishAsync(IReadOnlyList<ClusterSignal> signals, CancellationToken cancellationToken)
@@ -46,7 +74,7 @@ public sealed partial class PostgresJobStore
         {
             if (s.Kind == ClusterSignalKind.Resync) continue;
             if (Encoding.UTF8.GetByteCount(s.Key) > MaxSignalKeyBytes) continue;
-            payloads.Add(KindLetter(s.Kind) + ":" + s.Key);
+            payloads.Add(EncodeSignal(s));
         }
         if (payloads.Count == 0) return;
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);

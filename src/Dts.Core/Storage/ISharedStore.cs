@@ -18,8 +18,13 @@ public enum ClusterSignalKind
     Resync,
 }
 
-/// <summary>One wake-up. <see cref="Key"/> is a function, an owner or a job id, by <see cref="Kind"/>.</summary>
-public readonly record struct ClusterSignal(ClusterSignalKind Kind, string Key);
+/// <summary>
+/// One wake-up. <see cref="Key"/> is a function, an owner or a job id, by <see cref="Kind"/>.
+/// <see cref="Count"/> is how many jobs became ready (JobsReady only; <c>int.MaxValue</c> for
+/// "not known, wake all"). <see cref="Origin"/> names the server that published it, so that it can
+/// ignore its own signal when LISTEN brings it back; null when not known.
+/// </summary>
+public readonly record struct ClusterSignal(ClusterSignalKind Kind, string Key, int Count = 1, string? Origin = null);
 
 /// <summary>
 /// A store that several servers share (PostgreSQL). Besides <see cref="IJobStore"/> it carries

@@ -11,6 +11,12 @@ namespace Dts.Server.Cluster;
 /// was sent), and signals received from the store wake the local long polls and daemons. A lost
 /// signal costs latency only: waiters also look in the store every
 /// <see cref="DtsServerOptions.ClusterPollInterval"/>.
+/// <para>
+/// Published signals carry this server's <see cref="ServerId"/>; LISTEN delivers them to every
+/// listener, this server included, and this server drops its own (its waiters were woken when the
+/// signal was raised). JobsReady signals carry how many jobs became ready, summed per function
+/// within a batch, so the receiving servers wake that many of their waiters.
+/// </para>
 /// </summary>
 public sealed class ClusterRelay : BackgroundService
 {
@@ -23,6 +29,7 @@ public sealed class ClusterRelay : BackgroundService
 
     public ClusterRelay(ServerContext server, ISharedStore shared)
     {
+        ServerId = Guid.NewGuid().ToString("N");
         _server = server;
         _shared = shared;
         _logger = server.LoggerFactory.CreateLogger<ClusterRelay>();
@@ -33,6 +40,13 @@ public sealed class ClusterRelay : BackgroundService
     /// <summary>Signals published (after de-duplication within a batch).</summary>
     public long Published => Interlocked.Read(ref _published);
     private long _published;
+
+    /// <summary>The id this server puts in the signals it publishes, random per start.</summary>
+    public string ServerId { get; }
+
+    /// <summary>This server's own signals that came back by LISTEN and were ignored.</summary>
+    public long Echoes => Interlocked.Read(ref _echoes);
+    private long _echoes;
 
     /// <summary>Signals received from the store, this server's own echoes included.</summary>
     public long Received => Interlocked.Read(ref _received);
@@ -59,6 +73,11 @@ public sealed class ClusterRelay : BackgroundService
     private void OnSignal(ClusterSignal signal)
     {
         Interlocked.Increment(ref _received);
+        if (signal.Origin is { } origin && string.Equals(origin, ServerId, StringComparison.Ordinal))
+        {
+            Interlocked.Increment(ref _echoes);
+            return;
+        }
         if (signal.Kind == ClusterSignalKind.Resync)
         {
             Interlocked.Increment(ref _resyncs);
@@ -70,18 +89,27 @@ public sealed class ClusterRelay : BackgroundService
 
     private async Task PublishLoopAsync(CancellationToken stoppingToken)
     {
-        var batch = new HashSet<ClusterSignal>();
+        // Same kind and key merge; JobsReady counts add up (saturating at "all").
+        var batch = new Dictionary<(ClusterSignalKind, string), int>();
         var backoff = TimeSpan.FromMilliseconds(100);
         try
         {
             while (await _outbox.Reader.WaitToReadAsync(stoppingToken))
             {
                 batch.Clear();
-                while (batch.Count < MaxBatch && _outbox.Reader.TryRead(out var s)) batch.Add(s);
+                while (batch.Count < MaxBatch && _outbox.Reader.TryRead(out var s))
+                {
+                    var key = (s.Kind, s.Key);
+                    var count = Math.Max(1, s.Count);
+                    batch[key] = batch.TryGetValue(key, out var had) ? (int)Math.Min((long)had + count, int.MaxValue) : count;
+                }
                 if (batch.Count == 0) continue;
+                var signals = new List<ClusterSignal>(batch.Count);
+                foreach (var ((kind, key), count) in batch)
+                    signals.Add(new ClusterSignal(kind, key, kind == ClusterSignalKind.JobsReady ? count : 1, ServerId));
                 try
                 {
-                    await _shared.PublishAsync([.. batch], stoppingToken);
+                    await _shared.PublishAsync(signals, stoppingToken);
                     Interlocked.Add(ref _published, batch.Count);
                     backoff = TimeSpan.FromMilliseconds(100);
                 }

@@ -18,7 +18,8 @@ public sealed class LeaseRescueDaemon(ServerContext server) : Daemon(server, "le
         if (result.Requeued + result.Dead > 0)
         {
             Log.Rescued(_logger, result.Requeued, result.Dead);
-            Server.Signals.JobsReady(result.Functions);
+            // Requeued jobs are not counted per function: every waiter of them looks.
+            Server.Signals.JobsReadyAll(result.Functions);
             foreach (var owner in result.OwnersWithResults) Server.Signals.ResultsReady(owner);
             foreach (var dead in result.DeadJobs)
                 Server.Alerts.JobDead(dead.Id, dead.Function, dead.Owner, Core.JobTransitions.LeaseExpiredErrorCode, Core.JobTransitions.LeaseExpiredMessage, Server.Time.GetUtcNow());

@@ -17,7 +17,8 @@ public sealed class SchedulerDaemon(ServerContext server) : Daemon(server, "sche
     {
         var now = Server.Time.GetUtcNow();
         var result = await Server.Store.JobPromoteDueAsync(new JobPromoteDueParams(now, BatchLimit), cancellationToken);
-        Server.Signals.JobsReady(result.Functions);
+        // The promoted jobs are not counted per function: every waiter of them looks.
+        Server.Signals.JobsReadyAll(result.Functions);
         if (result.Promoted >= BatchLimit) return TimeSpan.Zero;
         var max = Server.Options.SchedulerMaxSleep;
         if (result.NextDueAt is not { } next) return max;

@@ -30,7 +30,8 @@ public sealed class StethoscopeDaemon(ServerContext server) : Daemon(server, "st
             Interlocked.Add(ref _released, w.Released);
         }
         Count(result.Lost.Count);
-        Server.Signals.JobsReady(result.Functions);
+        // How many jobs of each function were released is not known: every waiter of them looks.
+        Server.Signals.JobsReadyAll(result.Functions);
         foreach (var owner in result.OwnersWithResults) Server.Signals.ResultsReady(owner);
         return result.Lost.Count >= BatchLimit ? TimeSpan.Zero : Server.Options.RescueInterval;
     }

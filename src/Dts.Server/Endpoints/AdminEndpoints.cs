@@ -402,7 +402,7 @@ internal static class AdminEndpoints
             case JobRetryStatus.UniqueKeyTaken:
                 throw new DtsException(ErrorCodes.JobNotRetryable, $"Another unfinished job of '{result.Job!.Owner}' holds the unique key '{result.Job.UniqueKey}'; retry once it has finished.");
         }
-        s.Signals.JobsReady(result.Job!.Function);
+        s.Signals.JobsReady(result.Job!.Function, 1);
         await Api.WriteAsync(ctx, 200, result.Job.ToView(), AdminJsonContext.Default.JobView);
     }
 
@@ -446,7 +446,8 @@ internal static class AdminEndpoints
             throw new DtsException(ErrorCodes.InvalidField, $"'{function}' is not a valid function name.", "function");
         var q = await s.Store.QueueSetPausedAsync(new QueueSetPausedParams(function!, paused, s.Time.GetUtcNow()), CancellationToken.None);
         // Workers long-polling for this function would otherwise sleep through the resume.
-        if (!paused) s.Signals.JobsReady(function!);
+        // The whole queue became leasable at once: every waiter of the function looks.
+        if (!paused) s.Signals.JobsReady(function!, JobSignals.All);
         await Api.WriteAsync(ctx, 200, new QueueView { Function = q.Function, Paused = q.Paused, Queued = q.Queued }, AdminJsonContext.Default.QueueView);
     }
 }

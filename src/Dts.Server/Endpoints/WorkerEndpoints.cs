@@ -108,8 +108,21 @@ internal static class WorkerEndpoints
         // Once the store has leased jobs they must reach the worker, so the request's token is not passed to the store.
         // The request's arrival is a sign of life; a long poll outliving the lease timeout with no heartbeat since is not.
         var requestedAt = s.Time.GetUtcNow();
-        var jobs = await s.LongPollAsync(() => s.Signals.JobsReadyTicket(functions),
-            now => s.Store.JobLeaseAsync(new JobLeaseParams(worker.Id, functions, max, now, s.Options.LeaseTimeout) { RequestedAt = requestedAt }, CancellationToken.None),
+        // Waiters are woken one per ready job; a worker the store leases nothing to (draining, or
+        // silent past the lease timeout) must not use up wake-ups, so an empty woken look checks it.
+        var jobs = await s.LeasePollAsync(functions, max, eligible: !worker.Draining,
+            now =>
+            {
+                s.CountLeaseLook();
+                return s.Store.JobLeaseAsync(new JobLeaseParams(worker.Id, functions, max, now, s.Options.LeaseTimeout) { RequestedAt = requestedAt }, CancellationToken.None);
+            },
+            async now =>
+            {
+                var current = await s.Store.WorkerGetAsync(worker.Id, CancellationToken.None);
+                if (current is null || current.Draining) return false;
+                var silentBefore = now - s.Options.LeaseTimeout;
+                return requestedAt >= silentBefore || current.LastHeartbeatAt >= silentBefore;
+            },
             TimeSpan.FromSeconds(waitSeconds), ctx.RequestAborted);
         var leased = new List<LeasedJob>(jobs.Count);
         foreach (var j in jobs) leased.Add(j.ToLeased());
