@@ -68,20 +68,25 @@ internal static class ClientEndpoints
         // and the answer must reflect what was committed.
         _ = cancellationToken;
         var results = await s.Store.JobInsertManyAsync(new JobInsertManyParams(jobs, now), CancellationToken.None);
-        string? last = null;
+        // One wake-up per new queued job, per function: a batch of 100 wakes up to 100 waiting workers at once.
+        Dictionary<string, int>? ready = null;
         var scheduled = false;
         foreach (var r in results)
         {
             if (r.Coalesced) continue;
-            if (r.State == JobState.Queued && r.Function != last)
+            if (r.State == JobState.Queued)
             {
-                s.Signals.JobsReady(r.Function);
-                last = r.Function;
+                ready ??= new Dictionary<string, int>(StringComparer.Ordinal);
+                ready[r.Function] = ready.GetValueOrDefault(r.Function) + 1;
             }
             else if (r.State == JobState.Scheduled)
             {
                 scheduled = true;
             }
+        }
+        if (ready is not null)
+        {
+            foreach (var (function, count) in ready) s.Signals.JobsReady(function, count);
         }
         if (scheduled) s.Signals.Scheduled();
         return results;
