@@ -28,6 +28,12 @@ public sealed partial class SqliteJobStore : IJobStore
     private long _syncedCommitCount;
     private int _disposed;
 
+    /// <summary>Nonces not yet written (see <see cref="NonceRecordAsync"/>), in the order they came.</summary>
+    private readonly ConcurrentQueue<NonceRecordParams> _nonceQueue = new();
+    private readonly ConcurrentDictionary<(string User, string Hash), DateTimeOffset> _unwrittenNonces = new();
+    private int _nonceQueueLength;
+    internal const int NonceFlushThreshold = 512;
+
     public SqliteJobStore(SqliteStoreOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -112,13 +118,31 @@ public sealed partial class SqliteJobStore : IJobStore
     public Task<int> UserCountAsync(CancellationToken cancellationToken) =>
         ReadAsync(static (r, _, ct) => r.UserCountAsync(ct), 0, cancellationToken);
 
-    // Not durable: see RunBatch. Any write the same request makes is committed in this batch or a
-    // later one, and that write's flush covers the nonce too.
-    public Task NonceRecordAsync(NonceRecordParams p, CancellationToken cancellationToken) =>
-        WriteAsync(static (s, a) => s.NonceRecord(a), p, cancellationToken, durable: false);
+    /// <summary>
+    /// Every signed request records its nonce, and most requests write something else too. So a
+    /// nonce is not a write of its own: it waits in memory and is written at the start of the next
+    /// group commit, whatever that commit holds (and by a commit of its own once
+    /// <see cref="NonceFlushThreshold"/> are waiting, so a server that only answers reads stays bounded).
+    /// The request's own write, if it makes one, is queued after its nonce, so it is committed in the
+    /// same transaction as the nonce: an acknowledged write still implies a remembered nonce. A
+    /// request that wrote nothing (a read) may have its nonce lost if the process dies before the
+    /// next commit; replaying such a request after the restart gives the attacker nothing the
+    /// captured answer did not. Until written, <see cref="NonceSeenAsync"/> sees it in memory.
+    /// </summary>
+    public Task NonceRecordAsync(NonceRecordParams p, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        _unwrittenNonces[(p.User, Convert.ToHexString(p.NonceHash))] = p.ExpiresAt;
+        _nonceQueue.Enqueue(p);
+        if (Interlocked.Increment(ref _nonceQueueLength) < NonceFlushThreshold) return Task.CompletedTask;
+        // A commit that holds nothing but the waiting nonces (RunBatch writes them first).
+        return WriteAsync(static (_, _) => 0, 0, cancellationToken, durable: false);
+    }
 
     public Task<bool> NonceSeenAsync(NonceSeenParams p, CancellationToken cancellationToken) =>
-        ReadAsync(static (r, a, ct) => r.NonceSeenAsync(a, ct), p, cancellationToken);
+        _unwrittenNonces.TryGetValue((p.User, Convert.ToHexString(p.NonceHash)), out var expires) && expires > p.Now
+            ? Task.FromResult(true)
+            : ReadAsync(static (r, a, ct) => r.NonceSeenAsync(a, ct), p, cancellationToken);
 
     public Task<int> NonceDeleteExpiredAsync(NonceDeleteExpiredParams p, CancellationToken cancellationToken) =>
         WriteAsync(static (s, a) => s.NonceDeleteExpired(a), p, cancellationToken);
@@ -251,6 +275,8 @@ public sealed partial class SqliteJobStore : IJobStore
             RunBatch(batch);
             batch.Clear();
         }
+        // Nonces still waiting for a commit are written before the store closes.
+        if (!_nonceQueue.IsEmpty) RunBatch(batch);
         _writer?.Dispose();
         _writer = null;
     }
@@ -299,9 +325,29 @@ public sealed partial class SqliteJobStore : IJobStore
             return;
         }
 
+        // The nonces of requests that came before this batch's writes (see NonceRecordAsync).
+        List<NonceRecordParams>? nonces = null;
         Exception? batchError = null;
+        while (_nonceQueue.TryDequeue(out var nonce))
+        {
+            Interlocked.Decrement(ref _nonceQueueLength);
+            (nonces ??= []).Add(nonce);
+        }
+        if (nonces is not null)
+        {
+            try
+            {
+                foreach (var nonce in nonces) writer.NonceRecord(nonce);
+            }
+            catch (Exception e)
+            {
+                batchError = e;
+            }
+        }
+
         foreach (var op in batch)
         {
+            if (batchError is not null) break;
             if (op.SkipIfCancelled()) continue;
             try
             {
@@ -358,9 +404,22 @@ public sealed partial class SqliteJobStore : IJobStore
                 // SQLite already ended the transaction; there is nothing left to roll back.
             }
             foreach (var op in batch) op.Fail(batchError);
+            if (nonces is not null)
+            {
+                // Still remembered in memory; the next batch tries to write them again.
+                foreach (var nonce in nonces)
+                {
+                    _nonceQueue.Enqueue(nonce);
+                    Interlocked.Increment(ref _nonceQueueLength);
+                }
+            }
             return;
         }
 
+        if (nonces is not null)
+        {
+            foreach (var nonce in nonces) _unwrittenNonces.TryRemove(new KeyValuePair<(string, string), DateTimeOffset>((nonce.User, Convert.ToHexString(nonce.NonceHash)), nonce.ExpiresAt));
+        }
         // Only now, after the commit, may any caller learn that its write happened.
         foreach (var op in batch) op.Complete();
     }

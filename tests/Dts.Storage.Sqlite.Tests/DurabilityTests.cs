@@ -77,7 +77,8 @@ public sealed class DurabilityTests : SqliteStoreTest
         Assert.True((await _store.WorkerHeartbeatAsync(new WorkerHeartbeatParams("w2", [], T0, T0.AddSeconds(15)), Ct)).Found);
         var level = await WriterSynchronousAsync(_store, durable: false);
 
-        Assert.Equal(commits + 5, _store.CommitCount);
+        // Four commits: the nonce is not a write of its own, it rides with the next one.
+        Assert.Equal(commits + 4, _store.CommitCount);
         Assert.Equal(synced, _store.SyncedCommitCount);
         Assert.Equal(Normal, level);
     }
@@ -157,6 +158,80 @@ public sealed class DurabilityTests : SqliteStoreTest
         Assert.Equal(Full, await WriterSynchronousAsync(_store, durable: true));
     }
 
+    /// <summary>Rows of the nonces table, read on the writer connection inside the next batch.</summary>
+    private static Task<long> StoredNoncesAsync(SqliteJobStore store) =>
+        store.WriteRawAsync(connection =>
+        {
+            using var command = connection.CreateCommand();
+            command.CommandText = "SELECT count(*) FROM nonces";
+            return (long)command.ExecuteScalar()!;
+        }, Ct, durable: false);
+
+    [Fact]
+    public async Task ANonce_IsSeenAtOnce_AndWrittenInTheNextBatch_NotACommitOfItsOwn()
+    {
+        var commits = _store.CommitCount;
+
+        await NonceAsync(_store, "n1");
+
+        Assert.Equal(commits, _store.CommitCount);
+        Assert.True(await _store.NonceSeenAsync(new NonceSeenParams("alice", Hash("n1"), T0), Ct));
+        Assert.False(await _store.NonceSeenAsync(new NonceSeenParams("alice", Hash("n1"), T0.AddMinutes(5)), Ct));
+        Assert.False(await _store.NonceSeenAsync(new NonceSeenParams("bob", Hash("n1"), T0), Ct));
+        // The next batch, whatever it holds, writes the nonce first, in its own transaction.
+        Assert.Equal(1, await StoredNoncesAsync(_store));
+        Assert.Equal(commits + 1, _store.CommitCount);
+        Assert.True(await _store.NonceSeenAsync(new NonceSeenParams("alice", Hash("n1"), T0), Ct));
+    }
+
+    [Fact]
+    public async Task ARequestsNonce_IsCommittedWithTheWriteItMakesAfterIt()
+    {
+        var (blocker, release) = await BlockWriterAsync(_store);
+        var synced = _store.SyncedCommitCount;
+        await NonceAsync(_store, "n1");
+        var insert = InsertAsync(_store, NewJob());
+        release.Set();
+        await blocker;
+        await insert;
+
+        // One durable commit holds both: the acknowledged insert implies the remembered nonce.
+        Assert.Equal(synced + 1, _store.SyncedCommitCount);
+        Assert.Equal(1, await StoredNoncesAsync(_store));
+    }
+
+    [Fact]
+    public async Task ManyNoncesWithoutWrites_AreWrittenByACommitOfTheirOwn()
+    {
+        var commits = _store.CommitCount;
+        var writes = new List<Task>();
+        for (var i = 0; i < SqliteJobStore.NonceFlushThreshold; i++) writes.Add(NonceAsync(_store, $"n{i}"));
+        await Task.WhenAll(writes);
+
+        Assert.Equal(commits + 1, _store.CommitCount);
+        Assert.Equal(SqliteJobStore.NonceFlushThreshold, await StoredNoncesAsync(_store));
+    }
+
+    [Fact]
+    public async Task NoncesWaitingAtClose_AreWrittenBeforeTheStoreCloses()
+    {
+        var path = TempDatabase.NewPath();
+        try
+        {
+            await using (var store = new SqliteJobStore(TempDatabase.Options(path)))
+            {
+                await store.MigrateAsync(Ct);
+                await NonceAsync(store, "last");
+            }
+            await using var reopened = new SqliteJobStore(TempDatabase.Options(path));
+            Assert.True(await reopened.NonceSeenAsync(new NonceSeenParams("alice", Hash("last"), T0), Ct));
+        }
+        finally
+        {
+            TempDatabase.Delete(path);
+        }
+    }
+
     [Theory]
     [InlineData(SqliteSynchronous.Normal, Normal)]
     [InlineData(SqliteSynchronous.Off, 0L)]
@@ -177,7 +252,7 @@ public sealed class DurabilityTests : SqliteStoreTest
             var lazyLevel = await WriterSynchronousAsync(store, durable: false);
             await InsertAsync(store, NewJob());
 
-            Assert.Equal(6, store.CommitCount);
+            Assert.Equal(5, store.CommitCount);
             Assert.Equal(0, store.SyncedCommitCount);
             Assert.Equal(expected, durableLevel);
             Assert.Equal(expected, lazyLevel);
