@@ -158,14 +158,32 @@ public sealed partial class PostgresJobStore : IJobStore, ISharedStore
         "JOIN {s}.jobs j ON j.owner = k.owner AND j.function = k.function AND j.unique_key = k.key AND j." + Pg.UnfinishedStates;
 
     public Task<IReadOnlyList<JobInsertResult>> JobInsertManyAsync(JobInsertManyParams p, CancellationToken cancellationToken) =>
-        TxAsync<IReadOnlyList<JobInsertResult>>(async (c, t) => await InsertJobsAsync(c, t, p.Jobs, p.Now, cancellationToken), cancellationToken);
+        TxAsync<IReadOnlyList<JobInsertResult>>(
+            async (c, t) => await InsertJobsAsync(c, t, p.Jobs, p.Now, cancellationToken, durable: p.Durable), cancellationToken);
+
+    /// <summary>
+    /// A transaction that commits at the session's synchronous_commit (on, unless the database is
+    /// configured otherwise) and has a transaction id. Only such a transaction writes a commit
+    /// record, and only then does its commit wait for the WAL to be flushed up to that record; a
+    /// transaction that only reads commits without either. pg_current_xact_id() assigns the id
+    /// without writing a row. As the WAL is one sequence, that flush covers every commit before it,
+    /// of any session, including those made with <see cref="NoFlushWait"/>. No cheap way tells
+    /// whether another session has left such commits unflushed, so this always runs (one round trip).
+    /// </summary>
+    public Task FlushAsync(CancellationToken cancellationToken) =>
+        TxAsync(async (c, t) =>
+        {
+            await using var command = Cmd(c, t, "SELECT pg_current_xact_id()");
+            return await command.ExecuteNonQueryAsync(cancellationToken);
+        }, cancellationToken);
 
     /// <summary>
     /// Inserts jobs in one statement; a job whose unique key an unfinished job of the same owner and
     /// function holds is not inserted but coalesced with that job (also a job earlier in the batch).
     /// </summary>
     private async Task<JobInsertResult[]> InsertJobsAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<NewJob> jobs, DateTimeOffset now, CancellationToken cancellationToken)
+        NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<NewJob> jobs, DateTimeOffset now, CancellationToken cancellationToken,
+        bool durable = true)
     {
         var results = new JobInsertResult[jobs.Count];
         var pending = Enumerable.Range(0, jobs.Count).ToList();
@@ -176,7 +194,9 @@ public sealed partial class PostgresJobStore : IJobStore, ISharedStore
             var batch = pending.Select(i => jobs[i]).ToList();
             var states = batch.Select(j => JobRules.InitialState(j, now)).ToList();
             var inserted = new HashSet<string>(StringComparer.Ordinal);
-            await using (var insert = Cmd(connection, transaction, InsertJobsSql))
+            // Not durable when the caller asks (JobInsertManyParams.Durable): the first statement of the
+            // transaction carries NoFlushWait, which holds for the rest of it, retries included.
+            await using (var insert = Cmd(connection, transaction, round == 0 && !durable ? NoFlushWait + InsertJobsSql : InsertJobsSql))
             {
                 insert.P("now", Pg.Ts(now))
                     .P("ids", batch.Select(j => j.Id).ToArray())

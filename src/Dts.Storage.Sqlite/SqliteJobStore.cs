@@ -81,8 +81,10 @@ public sealed partial class SqliteJobStore : IJobStore
         await SecretMigration.RunAsync(connection, _cipher, cancellationToken);
     }
 
+    // Not durable when the caller asks (see JobInsertManyParams.Durable): it flushes with FlushAsync
+    // before it tells anyone about the jobs.
     public Task<IReadOnlyList<JobInsertResult>> JobInsertManyAsync(JobInsertManyParams p, CancellationToken cancellationToken) =>
-        WriteAsync(static (s, a) => s.JobInsertMany(a), p, cancellationToken);
+        WriteAsync(static (s, a) => s.JobInsertMany(a), p, cancellationToken, p.Durable);
 
     public Task<JobRecord?> JobGetAsync(JobGetParams p, CancellationToken cancellationToken) =>
         ReadAsync(static (r, a, ct) => r.JobGetAsync(a.Id, ct), p, cancellationToken);
@@ -325,6 +327,10 @@ public sealed partial class SqliteJobStore : IJobStore
             return;
         }
 
+        // For FlushAsync (SqliteJobStore.Flush.cs): whether this commit surely wrote to the WAL.
+        var changesBefore = TotalChanges(writer);
+        var rolledBack = false;
+
         // The nonces of requests that came before this batch's writes (see NonceRecordAsync).
         List<NonceRecordParams>? nonces = null;
         Exception? batchError = null;
@@ -366,6 +372,7 @@ public sealed partial class SqliteJobStore : IJobStore
             catch (Exception e)
             {
                 op.SetError(e);
+                rolledBack = true;
                 try
                 {
                     writer.RollbackToSavepoint();
@@ -386,6 +393,7 @@ public sealed partial class SqliteJobStore : IJobStore
                 writer.Commit();
                 Interlocked.Increment(ref _commitCount);
                 if (level == SqliteSynchronous.Full) Interlocked.Increment(ref _syncedCommitCount);
+                NoteCommit(level, wrote: !rolledBack && TotalChanges(writer) != changesBefore);
             }
             catch (Exception e)
             {

@@ -14,6 +14,13 @@ public partial interface IJobStore : IAsyncDisposable
     Task MigrateAsync(CancellationToken cancellationToken);
 
     Task<IReadOnlyList<JobInsertResult>> JobInsertManyAsync(JobInsertManyParams p, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Returns once every write committed before the call (every write whose call had returned) is
+    /// durable; returns at once when it already is. Lets a caller make writes committed without a
+    /// flush (<see cref="JobInsertManyParams.Durable"/> false) durable before it acknowledges them.
+    /// </summary>
+    Task FlushAsync(CancellationToken cancellationToken);
     Task<JobRecord?> JobGetAsync(JobGetParams p, CancellationToken cancellationToken);
     Task<IReadOnlyList<JobRecord>> JobLeaseAsync(JobLeaseParams p, CancellationToken cancellationToken);
     /// <summary>Applies progress, completions and failures. Each item is checked against the job's current lease token.</summary>

@@ -3,7 +3,16 @@ namespace Dts.Core.Storage;
 // One parameter record per store operation, so that new fields never break callers.
 // Every operation that depends on time takes `Now` from the caller's TimeProvider.
 
-public sealed record JobInsertManyParams(IReadOnlyList<NewJob> Jobs, DateTimeOffset Now);
+public sealed record JobInsertManyParams(IReadOnlyList<NewJob> Jobs, DateTimeOffset Now)
+{
+    /// <summary>
+    /// True (the default): the insert is flushed to disk before the call returns. False: it is
+    /// committed (visible to every reader at once) but may be lost with a power failure or a database
+    /// crash until a later durable write or <see cref="IJobStore.FlushAsync"/> flushes it. Only for a
+    /// caller that tells nobody about the jobs before it has called <see cref="IJobStore.FlushAsync"/>.
+    /// </summary>
+    public bool Durable { get; init; } = true;
+}
 
 /// <summary>The outcome of one insert: the new job, or the existing job it coalesced with.</summary>
 public sealed record JobInsertResult(string Id, Contracts.JobState State, bool Coalesced, string Function);

@@ -29,7 +29,10 @@ internal static class ClientEndpoints
         var now = s.Time.GetUtcNow();
         var job = JobRules.Normalize(request, caller.Name, now);
         await Limits.SubmitGate.CheckAsync(s, ctx, caller.User, 1);
-        var results = await InsertAsync(s, [job], now, ctx.RequestAborted);
+        // With a wait, nobody hears of the job before the answer, so the insert commits without its own
+        // flush (Durable = false) and the flush happens once, below, before the answer is written;
+        // often the worker's durable report has flushed it already and FlushAsync returns at once.
+        var results = await InsertAsync(s, [job], now, ctx.RequestAborted, durable: wait is null);
         var r = results[0];
         var answer = new SubmitJobResponse { Id = r.Id, State = r.State, Coalesced = r.Coalesced };
         if (wait is { } w)
@@ -39,6 +42,13 @@ internal static class ClientEndpoints
             // before the first look and an end between the insert and the sleep is not missed.
             var record = await WaitForEndAsync(s, r.Id, caller, caller.Name, w, ctx.RequestAborted);
             if (record is not null) answer.Job = record.ToView();
+            // Whatever the wait's outcome (ended, timed out, server stopping): the insert must be
+            // durable before the answer acknowledges it. Not the request's token: the answer waits
+            // for the flush. When the wait throws instead (the client hung up, a failed read), no
+            // flush runs and the job may stay unflushed until the next durable write, so a power
+            // loss could drop it: the client had no acknowledgement, and its SDK sends the submit
+            // again with the same automatic unique key.
+            await s.Store.FlushAsync(CancellationToken.None);
         }
         ctx.Response.Headers.Location = ApiRoutes.Job(r.Id);
         await Api.WriteAsync(ctx, r.Coalesced ? 200 : 201, answer, DtsJsonContext.Default.SubmitJobResponse);
@@ -62,12 +72,13 @@ internal static class ClientEndpoints
         await Api.WriteAsync(ctx, 200, new SubmitBatchResponse { Jobs = answer }, DtsJsonContext.Default.SubmitBatchResponse);
     }
 
-    private static async Task<IReadOnlyList<JobInsertResult>> InsertAsync(ServerContext s, IReadOnlyList<NewJob> jobs, DateTimeOffset now, CancellationToken cancellationToken)
+    private static async Task<IReadOnlyList<JobInsertResult>> InsertAsync(
+        ServerContext s, IReadOnlyList<NewJob> jobs, DateTimeOffset now, CancellationToken cancellationToken, bool durable = true)
     {
         // Not the request's token: once handed to the store the write commits or fails as a whole,
         // and the answer must reflect what was committed.
         _ = cancellationToken;
-        var results = await s.Store.JobInsertManyAsync(new JobInsertManyParams(jobs, now), CancellationToken.None);
+        var results = await s.Store.JobInsertManyAsync(new JobInsertManyParams(jobs, now) { Durable = durable }, CancellationToken.None);
         // One wake-up per new queued job, per function: a batch of 100 wakes up to 100 waiting workers at once.
         Dictionary<string, int>? ready = null;
         var scheduled = false;
