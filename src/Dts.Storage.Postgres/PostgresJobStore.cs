@@ -170,12 +170,17 @@ public sealed partial class PostgresJobStore : IJobStore, ISharedStore
     /// of any session, including those made with <see cref="NoFlushWait"/>. No cheap way tells
     /// whether another session has left such commits unflushed, so this always runs (one round trip).
     /// </summary>
-    public Task FlushAsync(CancellationToken cancellationToken) =>
-        TxAsync(async (c, t) =>
+    public async Task FlushAsync(CancellationToken cancellationToken) =>
+        LastFlush = await TxAsync(async (c, t) =>
         {
-            await using var command = Cmd(c, t, "SELECT pg_current_xact_id()");
-            return await command.ExecuteNonQueryAsync(cancellationToken);
+            await using var command = Cmd(c, t, "SELECT pg_current_xact_id()::text, current_setting('synchronous_commit')");
+            await using var r = await command.ExecuteReaderAsync(cancellationToken);
+            await r.ReadAsync(cancellationToken);
+            return (r.GetString(0), r.GetString(1));
         }, cancellationToken);
+
+    /// <summary>For tests: the transaction id and synchronous_commit of the last flush's transaction.</summary>
+    internal (string Xid, string SynchronousCommit)? LastFlush { get; private set; }
 
     /// <summary>
     /// Inserts jobs in one statement; a job whose unique key an unfinished job of the same owner and

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Dts.Client;
 using Dts.Contracts;
 using Dts.Core.Storage;
+using Dts.Storage.Sqlite;
 using Dts.Testing;
 
 namespace Dts.Server.Tests;
@@ -157,5 +158,65 @@ public sealed class SubmitWaitTests : IAsyncLifetime
         var view = await Flow.GetAsync(_client, stored.Id, wait: 10);
         Assert.Equal(JobState.Succeeded, view.State);
         Assert.Equal("done", view.Result!.Value.GetString());
+    }
+
+    private SqliteJobStore SqliteStore =>
+        Assert.IsType<SqliteJobStore>(_server.Server.Store);
+
+    [Fact]
+    public async Task AFinishedJob_IsAnsweredWithoutAFlushOfItsInsert()
+    {
+        // A server of its own whose periodic durable writes (rescue, timeouts, promotion, alerts,
+        // porter) do not run during the test, so every fsynced commit is one the test caused.
+        var quiet = TimeSpan.FromHours(1);
+        await using var server = await TestServer.StartAsync(configure: o =>
+        {
+            o.RescueInterval = quiet;
+            o.TimeoutInterval = quiet;
+            o.SchedulerMaxSleep = quiet;
+            o.AlertCheckInterval = quiet;
+            o.PorterInterval = quiet;
+        });
+        var client = await server.UserAsync("alice", Roles.Client);
+        var worker = await server.UserAsync("w1", Roles.Worker);
+        var store = Assert.IsType<SqliteJobStore>(server.Server.Store);
+        var workerId = await Flow.RegisterAsync(worker, "double");
+        var before = store.SyncedCommitCount;
+        var submit = SubmitAsync();
+
+        List<LeasedJob> jobs = [];
+        for (var i = 0; i < 20 && jobs.Count == 0; i++) jobs = await Flow.LeaseAsync(worker, workerId, max: 1, wait: 5);
+        var job = Assert.Single(jobs);
+        // Inserted and leased, and neither was flushed.
+        Assert.Equal(before, store.SyncedCommitCount);
+        using (var done = await Flow.CompleteAsync(worker, job, "42")) Assert.Equal(200, (int)done.StatusCode);
+        var (status, answer) = await submit;
+
+        Assert.Equal(201, status);
+        Assert.Equal(JobState.Succeeded, answer.Job!.State);
+        Assert.Equal(42, answer.Job.Result!.Value.GetInt32());
+        // One flush in all, the report's, which covered the insert: the flush before the answer found nothing to do.
+        Assert.Equal(before + 1, store.SyncedCommitCount);
+
+        async Task<(int, SubmitJobResponse)> SubmitAsync()
+        {
+            using var response = await client.PostAsync($"{ApiRoutes.Jobs}?wait_seconds=30", """{"function":"double","args":[21]}""");
+            var text = await response.Content.ReadAsStringAsync(Ct);
+            Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode}: {text}");
+            return ((int)response.StatusCode, JsonSerializer.Deserialize(text, DtsJsonContext.Default.SubmitJobResponse)!);
+        }
+    }
+
+    [Fact]
+    public async Task AWaitThatTimesOut_IsAnsweredAfterTheInsertWasFlushed()
+    {
+        var store = SqliteStore;
+        var before = store.SyncedCommitCount;
+
+        var (status, answer, _) = await SubmitWaitingAsync("""{"function":"nobody","args":[]}""", "0.3");
+
+        Assert.Equal(201, status);
+        Assert.Equal(JobState.Queued, answer.Job!.State);
+        Assert.True(store.SyncedCommitCount > before, "the insert was not flushed before the answer");
     }
 }

@@ -95,4 +95,24 @@ public sealed class PostgresDurabilityTests : PostgresStoreTest
         Assert.NotEmpty(cancel);
         Assert.All(cancel, line => Assert.EndsWith(" on", line, StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task AnInsertNotDurable_DoesNotWaitForTheFlush_AndFlushCommitsATransactionIdThatWaits()
+    {
+        Assert.Equal(["jobs INSERT off"], await SettingsDuring(() =>
+            _store.JobInsertManyAsync(new JobInsertManyParams([Job()], T0) { Durable = false }, Ct)));
+        // The default is unchanged.
+        Assert.Equal(["jobs INSERT on"], await SettingsDuring(() =>
+            _store.JobInsertManyAsync(new JobInsertManyParams([Job()], T0), Ct)));
+
+        // The flush writes no row, so no trigger sees it: the store reports what its transaction saw.
+        Assert.Empty(await SettingsDuring(() => _store.FlushAsync(Ct)));
+        var (xid, setting) = Assert.NotNull(_store.LastFlush);
+        Assert.Equal("on", setting);
+        await using var connection = await _database.OpenAsync(Ct);
+        await using var command = new NpgsqlCommand("SELECT pg_xact_status(@xid::xid8)", connection);
+        command.Parameters.AddWithValue("xid", xid);
+        // A transaction id that was assigned and committed, so its commit wrote a commit record and waited for its flush.
+        Assert.Equal("committed", (string?)await command.ExecuteScalarAsync(Ct));
+    }
 }

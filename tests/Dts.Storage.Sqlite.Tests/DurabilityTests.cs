@@ -262,4 +262,108 @@ public sealed class DurabilityTests : SqliteStoreTest
             TempDatabase.Delete(path);
         }
     }
+
+    private static Task InsertLazilyAsync(SqliteJobStore store, NewJob job) =>
+        store.JobInsertManyAsync(new JobInsertManyParams([job], T0) { Durable = false }, Ct);
+
+    private static async Task<long> FlushMarkerAsync(SqliteJobStore store) =>
+        await store.WriteRawAsync(connection =>
+        {
+            using var command = connection.CreateCommand();
+            command.CommandText = "SELECT coalesce((SELECT flushes FROM flush_marker WHERE id = 1), 0)";
+            return (long)command.ExecuteScalar()!;
+        }, Ct, durable: false);
+
+    [Fact]
+    public async Task AnInsertNotDurable_CommitsWithoutTheFlush_AndOneFlushAfterItFsyncsOnce()
+    {
+        await InsertAsync(_store, NewJob());
+        var commits = _store.CommitCount;
+        var synced = _store.SyncedCommitCount;
+
+        await InsertLazilyAsync(_store, NewJob());
+        Assert.Equal(commits + 1, _store.CommitCount);
+        Assert.Equal(synced, _store.SyncedCommitCount);
+
+        await _store.FlushAsync(Ct);
+        Assert.Equal(commits + 2, _store.CommitCount);
+        Assert.Equal(synced + 1, _store.SyncedCommitCount);
+
+        // Nothing committed since that flush: the second one queues nothing.
+        await _store.FlushAsync(Ct);
+        Assert.Equal(commits + 2, _store.CommitCount);
+        Assert.Equal(synced + 1, _store.SyncedCommitCount);
+    }
+
+    [Fact]
+    public async Task AFlushRightAfterADurableWrite_QueuesNothing()
+    {
+        await InsertLazilyAsync(_store, NewJob());
+        await InsertAsync(_store, NewJob());
+        var commits = _store.CommitCount;
+        var synced = _store.SyncedCommitCount;
+
+        await _store.FlushAsync(Ct);
+
+        Assert.Equal(commits, _store.CommitCount);
+        Assert.Equal(synced, _store.SyncedCommitCount);
+    }
+
+    [Fact]
+    public async Task ADurableBatchThatChangedNothing_DoesNotCountAsAFlush()
+    {
+        await InsertLazilyAsync(_store, NewJob());
+        // Durable, but it finds nothing due: its Full commit writes no WAL frame, so fsyncs nothing.
+        var promoted = await _store.JobPromoteDueAsync(new JobPromoteDueParams(T0, 100), Ct);
+        Assert.Equal(0, promoted.Promoted);
+        var before = await FlushMarkerAsync(_store);
+        var synced = _store.SyncedCommitCount;
+
+        await _store.FlushAsync(Ct);
+
+        Assert.Equal(synced + 1, _store.SyncedCommitCount);
+        Assert.Equal(before + 1, await FlushMarkerAsync(_store));
+    }
+
+    [Fact]
+    public async Task AnInsertNotDurable_SurvivesReopeningAfterAFlush()
+    {
+        var job = NewJob();
+        await InsertLazilyAsync(_store, job);
+        await _store.FlushAsync(Ct);
+        await _store.DisposeAsync();
+
+        _store = new SqliteJobStore(TempDatabase.Options(_path));
+        await _store.MigrateAsync(Ct);
+        Assert.Equal(JobState.Queued, (await _store.JobGetAsync(new JobGetParams(job.Id), Ct))!.State);
+        Assert.Equal(1, await FlushMarkerAsync(_store));
+    }
+
+    [Theory]
+    [InlineData(SqliteSynchronous.Normal)]
+    [InlineData(SqliteSynchronous.Off)]
+    public async Task WithAWeakerConfiguredLevel_FlushCompletesAtOnce(SqliteSynchronous configured)
+    {
+        var path = TempDatabase.NewPath();
+        try
+        {
+            var options = TempDatabase.Options(path);
+            options.Synchronous = configured;
+            await using var store = new SqliteJobStore(options);
+            await store.MigrateAsync(Ct);
+            await InsertLazilyAsync(store, NewJob());
+            var commits = store.CommitCount;
+
+            var flush = store.FlushAsync(Ct);
+
+            Assert.True(flush.IsCompletedSuccessfully);
+            await flush;
+            Assert.Equal(commits, store.CommitCount);
+            Assert.Equal(0, store.SyncedCommitCount);
+        }
+        finally
+        {
+            TempDatabase.Delete(path);
+        }
+    }
 }

@@ -987,4 +987,29 @@ public abstract class JobStoreContract : IAsyncLifetime
         Assert.Equal(job.ArgsJson, stored.ArgsJson);
         Assert.NotNull(await Store.UserGetAsync("alice", Ct));
     }
+
+    [Fact]
+    public async Task InsertNotDurable_IsReadableAtOnce_AndAfterFlushSurvivesDisposeAndReopen()
+    {
+        var job = NewJob();
+        var inserted = Assert.Single(await Store.JobInsertManyAsync(new JobInsertManyParams([job], T0) { Durable = false }, Ct));
+        Assert.Equal(job.Id, inserted.Id);
+        Assert.Equal(JobState.Queued, (await GetAsync(job.Id)).State);
+
+        await Store.FlushAsync(Ct);
+        // A second flush with nothing new to flush returns too.
+        await Store.FlushAsync(Ct);
+        Assert.Equal(JobState.Queued, (await GetAsync(job.Id)).State);
+
+        await Store.DisposeAsync();
+        var reopen = ReopenStoreAsync();
+        if (reopen is null)
+        {
+            _store = null;
+            Assert.Skip("This store cannot be reopened on the same storage.");
+        }
+        _store = await reopen;
+        await Store.MigrateAsync(Ct);
+        Assert.Equal(job.ArgsJson, (await GetAsync(job.Id)).ArgsJson);
+    }
 }
