@@ -12,7 +12,10 @@ public sealed partial class SqliteJobStore
 {
     /// <summary>
     /// True when some commit since the last fsynced commit that wrote to the WAL ran at Normal (no
-    /// fsync). Written only by the writer loop, before it completes the batch's operations, so a
+    /// fsync) and held a write that owes a flush (an insert made with Durable false). Leases,
+    /// heartbeats, registrations and nonces commit without a flush too, but nobody ever waits for
+    /// theirs (see RunBatch), so they do not set it: otherwise the lease poll a worker sends right
+    /// after its report would make every foreground answer pay the flush it was meant to save. Written only by the writer loop, before it completes the batch's operations, so a
     /// caller that has seen its write complete also sees the flag that write set. Starts true: the
     /// file may hold commits of an earlier process that nobody flushed.
     /// </summary>
@@ -56,10 +59,16 @@ public sealed partial class SqliteJobStore
     /// nothing (a due-job promotion that found none, say) commits at Full without an fsync, so it
     /// must not clear the flag.
     /// </summary>
-    private void NoteCommit(SqliteSynchronous level, bool wrote)
+    private void NoteCommit(SqliteSynchronous level, bool wrote, bool owesFlush)
     {
         if (_options.Synchronous != SqliteSynchronous.Full) return;
-        if (level != SqliteSynchronous.Full) _unflushed = true;
-        else if (wrote) _unflushed = false;
+        if (level != SqliteSynchronous.Full)
+        {
+            if (owesFlush) _unflushed = true;
+        }
+        else if (wrote)
+        {
+            _unflushed = false;
+        }
     }
 }

@@ -84,7 +84,7 @@ public sealed partial class SqliteJobStore : IJobStore
     // Not durable when the caller asks (see JobInsertManyParams.Durable): it flushes with FlushAsync
     // before it tells anyone about the jobs.
     public Task<IReadOnlyList<JobInsertResult>> JobInsertManyAsync(JobInsertManyParams p, CancellationToken cancellationToken) =>
-        WriteAsync(static (s, a) => s.JobInsertMany(a), p, cancellationToken, p.Durable);
+        WriteAsync(static (s, a) => s.JobInsertMany(a), p, cancellationToken, p.Durable, owesFlush: !p.Durable);
 
     public Task<JobRecord?> JobGetAsync(JobGetParams p, CancellationToken cancellationToken) =>
         ReadAsync(static (r, a, ct) => r.JobGetAsync(a.Id, ct), p, cancellationToken);
@@ -246,11 +246,15 @@ public sealed partial class SqliteJobStore : IJobStore
     /// False only for writes whose loss on a power failure is harmless (see <see cref="RunBatch"/>);
     /// every other write must be flushed to disk before its caller learns it happened.
     /// </param>
+    /// <param name="owesFlush">
+    /// A non-durable write that <see cref="FlushAsync"/> must make durable later (an insert whose
+    /// caller flushes before acknowledging it); leases, heartbeats and the like never need it.
+    /// </param>
     private Task<TResult> WriteAsync<TArg, TResult>(
-        Func<WriterSession, TArg, TResult> run, TArg arg, CancellationToken cancellationToken, bool durable = true)
+        Func<WriterSession, TArg, TResult> run, TArg arg, CancellationToken cancellationToken, bool durable = true, bool owesFlush = false)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        var op = new WriteOp<TArg, TResult>(run, arg, cancellationToken, durable);
+        var op = new WriteOp<TArg, TResult>(run, arg, cancellationToken, durable) { OwesFlush = owesFlush };
         return _queue.Writer.TryWrite(op) ? op.Task : EnqueueSlowAsync(op, cancellationToken);
     }
 
@@ -393,7 +397,7 @@ public sealed partial class SqliteJobStore : IJobStore
                 writer.Commit();
                 Interlocked.Increment(ref _commitCount);
                 if (level == SqliteSynchronous.Full) Interlocked.Increment(ref _syncedCommitCount);
-                NoteCommit(level, wrote: !rolledBack && TotalChanges(writer) != changesBefore);
+                NoteCommit(level, wrote: !rolledBack && TotalChanges(writer) != changesBefore, owesFlush: batch.Exists(static op => op.OwesFlush));
             }
             catch (Exception e)
             {
@@ -532,6 +536,9 @@ public sealed partial class SqliteJobStore : IJobStore
     {
         /// <summary>Whether the batch holding this operation must be flushed to disk before it completes.</summary>
         public bool Durable { get; } = durable;
+
+        /// <summary>Committed without a flush, but <see cref="SqliteJobStore.FlushAsync"/> must cover it.</summary>
+        public bool OwesFlush { get; init; }
 
         /// <summary>True when the caller gave up before the operation ran; it is then not run at all.</summary>
         public abstract bool SkipIfCancelled();

@@ -310,6 +310,29 @@ public sealed class DurabilityTests : SqliteStoreTest
     }
 
     [Fact]
+    public async Task LeasesAfterTheDurableWrite_OweNoFlush_ButALeaseBeforeItDoesNotHideTheInsert()
+    {
+        // The foreground path: insert without a flush, lease it (no flush), the report (durable)
+        // flushes both; the worker's next lease poll then commits without a flush again.
+        await InsertLazilyAsync(_store, NewJob());
+        Assert.Single(await LeaseAsync(_store));
+        await InsertAsync(_store, NewJob("g"));
+        await LeaseAsync(_store, "g");
+        await _store.WorkerUpsertAsync(new WorkerUpsertParams("w2", "alice", "box", ["f"], 4, T0), Ct);
+        var commits = _store.CommitCount;
+
+        await _store.FlushAsync(Ct);
+        Assert.Equal(commits, _store.CommitCount);
+
+        // An insert without a flush followed only by non-durable commits still owes its flush.
+        await InsertLazilyAsync(_store, NewJob());
+        Assert.Single(await LeaseAsync(_store));
+        var synced = _store.SyncedCommitCount;
+        await _store.FlushAsync(Ct);
+        Assert.Equal(synced + 1, _store.SyncedCommitCount);
+    }
+
+    [Fact]
     public async Task ADurableBatchThatChangedNothing_DoesNotCountAsAFlush()
     {
         await InsertLazilyAsync(_store, NewJob());

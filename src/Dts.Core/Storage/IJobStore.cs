@@ -16,9 +16,11 @@ public partial interface IJobStore : IAsyncDisposable
     Task<IReadOnlyList<JobInsertResult>> JobInsertManyAsync(JobInsertManyParams p, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Returns once every write committed before the call (every write whose call had returned) is
-    /// durable; returns at once when it already is. Lets a caller make writes committed without a
-    /// flush (<see cref="JobInsertManyParams.Durable"/> false) durable before it acknowledges them.
+    /// Returns once every insert committed before the call without a flush
+    /// (<see cref="JobInsertManyParams.Durable"/> false) is durable; returns at once when it already
+    /// is. Lets a caller acknowledge such jobs only once they are durable. Writes that are never
+    /// flushed on their own account (leases, heartbeats, worker registrations, nonces; see
+    /// docs/architecture.md) need not be covered, though a flush may cover them too.
     /// </summary>
     Task FlushAsync(CancellationToken cancellationToken);
     Task<JobRecord?> JobGetAsync(JobGetParams p, CancellationToken cancellationToken);
