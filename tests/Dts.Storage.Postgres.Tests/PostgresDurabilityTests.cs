@@ -1,3 +1,4 @@
+using Dts.Testing;
 using Dts.Contracts;
 using Dts.Core;
 using Dts.Core.Storage;
@@ -14,18 +15,7 @@ public sealed class PostgresDurabilityTests : PostgresStoreTest
 {
     private static readonly DateTimeOffset T0 = DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_000_000);
 
-    private static NewJob Job() => new()
-    {
-        Id = JobIds.New(T0),
-        Function = "f",
-        Owner = "alice",
-        ArgsJson = "[]",
-        KwargsJson = "{}",
-        Priority = Priority.Normal,
-        RunAt = T0,
-        MaxAttempts = 3,
-        Retention = TimeSpan.FromDays(1),
-    };
+    private static NewJob Job() => TestJobs.New(T0);
 
     public override async ValueTask InitializeAsync()
     {

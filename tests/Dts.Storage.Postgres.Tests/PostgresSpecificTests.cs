@@ -1,3 +1,4 @@
+using Dts.Testing;
 using System.Text.Json;
 using System.Threading.Channels;
 using Dts.Contracts;
@@ -14,18 +15,7 @@ public sealed class PostgresSpecificTests : PostgresStoreTest
 {
     private static readonly DateTimeOffset T0 = DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_000_000);
 
-    private static NewJob Job(string function) => new()
-    {
-        Id = JobIds.New(T0),
-        Function = function,
-        Owner = "alice",
-        ArgsJson = "[]",
-        KwargsJson = "{}",
-        Priority = Priority.Normal,
-        RunAt = T0,
-        MaxAttempts = 3,
-        Retention = TimeSpan.FromDays(1),
-    };
+    private static NewJob Job(string function) => TestJobs.New(T0, function);
 
     private async Task<T> ScalarAsync<T>(string sql)
     {

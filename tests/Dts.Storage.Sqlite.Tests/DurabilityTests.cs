@@ -1,3 +1,4 @@
+using Dts.Testing;
 using System.Security.Cryptography;
 using System.Text;
 using Dts.Contracts;
@@ -17,18 +18,7 @@ public sealed class DurabilityTests : SqliteStoreTest
     private static readonly TimeSpan WaitLimit = TimeSpan.FromSeconds(30);
     private const long Normal = 1, Full = 2;
 
-    private static NewJob NewJob(string function = "f") => new()
-    {
-        Id = JobIds.New(T0),
-        Function = function,
-        Owner = "alice",
-        ArgsJson = "[]",
-        KwargsJson = "{}",
-        Priority = Priority.Normal,
-        RunAt = T0,
-        MaxAttempts = 3,
-        Retention = TimeSpan.FromHours(1),
-    };
+    private static NewJob NewJob(string function = "f") => TestJobs.New(T0, function, retention: TimeSpan.FromHours(1));
 
     private static byte[] Hash(string nonce) => SHA256.HashData(Encoding.UTF8.GetBytes(nonce))[..16];
 

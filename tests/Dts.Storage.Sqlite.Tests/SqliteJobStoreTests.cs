@@ -1,3 +1,4 @@
+using Dts.Testing;
 using Dts.Contracts;
 using Dts.Core;
 using Dts.Core.Storage;
@@ -13,18 +14,7 @@ public sealed class SqliteJobStoreTests : SqliteStoreTest
 
 
 
-    private static NewJob NewJob(string function = "f") => new()
-    {
-        Id = JobIds.New(T0),
-        Function = function,
-        Owner = "alice",
-        ArgsJson = "[]",
-        KwargsJson = "{}",
-        Priority = Priority.Normal,
-        RunAt = T0,
-        MaxAttempts = 3,
-        Retention = TimeSpan.FromHours(1),
-    };
+    private static NewJob NewJob(string function = "f") => TestJobs.New(T0, function, retention: TimeSpan.FromHours(1));
 
     private Task<IReadOnlyList<JobInsertResult>> InsertAsync(NewJob job, CancellationToken cancellationToken) =>
         _store.JobInsertManyAsync(new JobInsertManyParams([job], T0), cancellationToken);

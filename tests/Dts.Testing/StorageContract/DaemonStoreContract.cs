@@ -11,20 +11,8 @@ public abstract class DaemonStoreContract : FreshStoreTest
     private static readonly TimeSpan Lease = TimeSpan.FromSeconds(15);
 
 
-    private static NewJob Job(string function = "f", string? key = null, TimeSpan? timeout = null, TimeSpan? retention = null, int maxAttempts = 3) => new()
-    {
-        Id = JobIds.New(T0),
-        Function = function,
-        Owner = "alice",
-        ArgsJson = "[]",
-        KwargsJson = "{}",
-        Priority = Priority.Normal,
-        UniqueKey = key,
-        RunAt = T0,
-        MaxAttempts = maxAttempts,
-        Timeout = timeout,
-        Retention = retention ?? TimeSpan.FromDays(1),
-    };
+    private static NewJob Job(string function = "f", string? key = null, TimeSpan? timeout = null, TimeSpan? retention = null, int maxAttempts = 3) =>
+        TestJobs.New(T0, function, key, timeout, retention, maxAttempts);
 
     private async Task<JobRecord> LeaseAsync(string worker, DateTimeOffset at) =>
         Assert.Single(await _store.JobLeaseAsync(new JobLeaseParams(worker, ["f"], 1, at, Lease), Ct));
