@@ -44,7 +44,7 @@ public static class ClientCommand
         var delay = new Option<double?>("--delay") { Description = "Run no earlier than this many seconds from now.", HelpName = "SECONDS" };
         var maxAttempts = new Option<int?>("--max-attempts") { Description = "Attempts before the job is dead.", HelpName = "N" };
         var timeout = new Option<double?>("--timeout") { Description = "Hard limit on one attempt's run time.", HelpName = "SECONDS" };
-        var wait = new Option<bool>("--wait") { Description = "Wait for the job (in the submit's own request first) and print its result as JSON." };
+        var wait = new Option<bool>("--wait") { Description = "Wait for the job and print its result as JSON." };
 
         var command = new Command("submit", "Submit one job and print its id.");
         connection.AddTo(command);
@@ -73,16 +73,13 @@ public static class ClientCommand
                     TimeoutSeconds = parse.GetValue(timeout),
                 };
                 using var client = await ConnectAsync(connection, parse, cancellationToken).ConfigureAwait(false);
-                if (!parse.GetValue(wait))
-                {
-                    var answer = await client.SubmitAsync(request, cancellationToken).ConfigureAwait(false);
-                    Console.Out.WriteLine(answer.Id);
-                    return ExitCodes.Ok;
-                }
-                // Submit and wait in one request (then long polls while the job runs on); the id is
-                // known, and printed, once the first answer is back.
-                var view = await client.RunAsync(request, null, cancellationToken).ConfigureAwait(false);
-                Console.Out.WriteLine(view.Id);
+                // The id is printed as soon as the job is stored, also with --wait: a person watching
+                // a long job can look at it or cancel it from elsewhere. (A program that wants the
+                // result in one request uses DtsClient.RunAsync.)
+                var answer = await client.SubmitAsync(request, cancellationToken).ConfigureAwait(false);
+                Console.Out.WriteLine(answer.Id);
+                if (!parse.GetValue(wait)) return ExitCodes.Ok;
+                var view = await client.WaitAsync(answer.Id, cancellationToken: cancellationToken).ConfigureAwait(false);
                 return PrintOutcome(view, null);
             }
             catch (Exception ex)
