@@ -29,6 +29,8 @@ public sealed class JobSignals
     private long _nextSeq;
 
     private readonly ConcurrentDictionary<string, Signal> _results = new(StringComparer.Ordinal);
+    private readonly Lock _endGate = new();
+    private readonly Dictionary<string, Dictionary<string, JobEndWaiter.Entry>> _jobEnds = new(StringComparer.Ordinal);
     private readonly Signal _scheduled = new();
 
     /// <summary>
@@ -129,10 +131,96 @@ public sealed class JobSignals
 
     public Task ResultsTicket(string owner) => Get(_results, owner).Ticket;
 
+    /// <summary>
+    /// Jobs of <paramref name="owner"/> ended, which ones not known here: wakes the owner's results
+    /// waiters and every waiter for one of its jobs' end.
+    /// </summary>
     public void ResultsReady(string owner)
     {
         FireResults(owner);
+        FireJobEnds(owner, null);
         Forward?.Invoke(new ClusterSignal(ClusterSignalKind.ResultsReady, owner));
+    }
+
+    /// <summary>
+    /// Jobs <paramref name="ids"/> of <paramref name="owner"/> ended: wakes the owner's results
+    /// waiters and the waiters for those jobs' ends only, so a user with many foreground jobs waiting
+    /// at once does not wake all of them at every end. (Other servers hear only the owner.)
+    /// </summary>
+    public void ResultsReady(string owner, IReadOnlyCollection<string> ids)
+    {
+        FireResults(owner);
+        FireJobEnds(owner, ids);
+        Forward?.Invoke(new ClusterSignal(ClusterSignalKind.ResultsReady, owner));
+    }
+
+    /// <summary>
+    /// Registers a waiter for the end of job <paramref name="id"/> of <paramref name="owner"/>.
+    /// Register before looking at the job; dispose when done (also on failure): the registration's
+    /// <see cref="JobEndWaiter.Ended"/> completes when the job, or any job of the owner when the ending
+    /// code does not know which, ended after it was taken.
+    /// </summary>
+    public JobEndWaiter WaitForJobEnd(string owner, string id)
+    {
+        lock (_endGate)
+        {
+            if (!_jobEnds.TryGetValue(owner, out var jobs)) _jobEnds[owner] = jobs = new Dictionary<string, JobEndWaiter.Entry>(StringComparer.Ordinal);
+            if (!jobs.TryGetValue(id, out var entry)) jobs[id] = entry = new JobEndWaiter.Entry();
+            entry.Holders++;
+            return new JobEndWaiter(this, owner, id, entry);
+        }
+    }
+
+    /// <summary>Jobs with an end waiter registered now (for tests and diagnostics).</summary>
+    public int JobEndWaiterCount
+    {
+        get
+        {
+            lock (_endGate)
+            {
+                var n = 0;
+                foreach (var jobs in _jobEnds.Values) n += jobs.Count;
+                return n;
+            }
+        }
+    }
+
+    private void FireJobEnds(string owner, IReadOnlyCollection<string>? ids)
+    {
+        List<JobEndWaiter.Entry>? ended = null;
+        lock (_endGate)
+        {
+            if (!_jobEnds.TryGetValue(owner, out var jobs)) return;
+            if (ids is null)
+            {
+                ended = [.. jobs.Values];
+                _jobEnds.Remove(owner);
+            }
+            else
+            {
+                foreach (var id in ids)
+                {
+                    if (jobs.Remove(id, out var entry)) (ended ??= []).Add(entry);
+                }
+                if (jobs.Count == 0) _jobEnds.Remove(owner);
+            }
+        }
+        if (ended is null) return;
+        foreach (var entry in ended) entry.Ended.TrySetResult();
+    }
+
+    internal void Leave(JobEndWaiter waiter)
+    {
+        lock (_endGate)
+        {
+            if (--waiter.Slot.Holders > 0) return;
+            // The last holder left before the job ended: forget the entry (unless a newer one replaced it).
+            if (_jobEnds.TryGetValue(waiter.Owner, out var jobs) && jobs.TryGetValue(waiter.Id, out var current) && current == waiter.Slot)
+            {
+                jobs.Remove(waiter.Id);
+                if (jobs.Count == 0) _jobEnds.Remove(waiter.Owner);
+            }
+        }
     }
 
     /// <summary>Completes when a job with a future run-at was stored, so the scheduler can re-plan its sleep.</summary>
@@ -155,11 +243,15 @@ public sealed class JobSignals
         switch (signal.Kind)
         {
             case ClusterSignalKind.JobsReady: Wake(signal.Key, Math.Max(1, signal.Count)); return true;
-            case ClusterSignalKind.ResultsReady: FireResults(signal.Key); return true;
+            case ClusterSignalKind.ResultsReady:
+                FireResults(signal.Key);
+                FireJobEnds(signal.Key, null);
+                return true;
             case ClusterSignalKind.Scheduled: _scheduled.Fire(); return true;
             case ClusterSignalKind.Resync:
                 WakeEveryone();
                 foreach (var s in _results.Values) s.Fire();
+                foreach (var owner in JobEndOwners()) FireJobEnds(owner, null);
                 _scheduled.Fire();
                 return true;
             default: return false;
@@ -249,6 +341,11 @@ public sealed class JobSignals
         }
     }
 
+    private List<string> JobEndOwners()
+    {
+        lock (_endGate) return [.. _jobEnds.Keys];
+    }
+
     private void FireResults(string owner)
     {
         if (_results.TryGetValue(owner, out var s)) s.Fire();
@@ -316,4 +413,38 @@ public sealed class JobWaiter : IDisposable
     }
 
     internal void Complete() => _woken.TrySetResult();
+}
+
+/// <summary>One wait for a job's end (see <see cref="JobSignals.WaitForJobEnd"/>).</summary>
+public sealed class JobEndWaiter : IDisposable
+{
+    private readonly JobSignals _signals;
+    private int _disposed;
+
+    internal JobEndWaiter(JobSignals signals, string owner, string id, Entry slot)
+    {
+        _signals = signals;
+        Owner = owner;
+        Id = id;
+        Slot = slot;
+    }
+
+    internal string Owner { get; }
+    internal string Id { get; }
+    internal Entry Slot { get; }
+
+    /// <summary>Completes when the job ended after this registration was taken (see <see cref="JobSignals.WaitForJobEnd"/>).</summary>
+    public Task Ended => Slot.Ended.Task;
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0) _signals.Leave(this);
+    }
+
+    /// <summary>The shared completion of every registration for one job, and how many hold it.</summary>
+    internal sealed class Entry
+    {
+        public readonly TaskCompletionSource Ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public int Holders;
+    }
 }

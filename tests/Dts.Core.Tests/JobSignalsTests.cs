@@ -312,4 +312,70 @@ public sealed class JobSignalsTests
         s.ResultsReady("alice");
         Assert.True(next.IsCompleted);
     }
+
+    [Fact]
+    public void AJobsEnd_WakesOnlyTheWaitersForThatJob()
+    {
+        var s = new JobSignals();
+        using var a1 = s.WaitForJobEnd("alice", "j1");
+        using var a1Again = s.WaitForJobEnd("alice", "j1");
+        using var a2 = s.WaitForJobEnd("alice", "j2");
+        using var b1 = s.WaitForJobEnd("bob", "j1");
+        var results = s.ResultsTicket("alice");
+
+        s.ResultsReady("alice", ["j1"]);
+
+        Assert.True(a1.Ended.IsCompleted);
+        Assert.True(a1Again.Ended.IsCompleted);
+        Assert.False(a2.Ended.IsCompleted);
+        Assert.False(b1.Ended.IsCompleted);
+        // Readers of the owner's result pages still hear every end.
+        Assert.True(results.IsCompleted);
+        Assert.Equal(2, s.JobEndWaiterCount);
+    }
+
+    [Fact]
+    public void AnEndWithoutIds_OrFromAnotherServer_OrAResync_WakesEveryWaiterOfTheOwner()
+    {
+        var s = new JobSignals();
+        using var a1 = s.WaitForJobEnd("alice", "j1");
+        using var a2 = s.WaitForJobEnd("alice", "j2");
+        using var b1 = s.WaitForJobEnd("bob", "j1");
+
+        s.ResultsReady("alice");
+        Assert.True(a1.Ended.IsCompleted);
+        Assert.True(a2.Ended.IsCompleted);
+        Assert.False(b1.Ended.IsCompleted);
+
+        using var a3 = s.WaitForJobEnd("alice", "j3");
+        s.Receive(new ClusterSignal(ClusterSignalKind.ResultsReady, "alice"));
+        Assert.True(a3.Ended.IsCompleted);
+        Assert.False(b1.Ended.IsCompleted);
+
+        s.Receive(new ClusterSignal(ClusterSignalKind.Resync, ""));
+        Assert.True(b1.Ended.IsCompleted);
+        Assert.Equal(0, s.JobEndWaiterCount);
+    }
+
+    [Fact]
+    public void EndWaiters_LeaveNoEntryBehind_AndANewRegistrationWaitsForTheNextEnd()
+    {
+        var s = new JobSignals();
+        var first = s.WaitForJobEnd("alice", "j1");
+        var second = s.WaitForJobEnd("alice", "j1");
+        first.Dispose();
+        Assert.Equal(1, s.JobEndWaiterCount);
+        second.Dispose();
+        second.Dispose();
+        Assert.Equal(0, s.JobEndWaiterCount);
+
+        using var ended = s.WaitForJobEnd("alice", "j1");
+        s.ResultsReady("alice", ["j1"]);
+        using var later = s.WaitForJobEnd("alice", "j1");
+        Assert.True(ended.Ended.IsCompleted);
+        Assert.False(later.Ended.IsCompleted);
+        ended.Dispose();
+        // The fired entry is gone; the newer registration's entry stays until it leaves.
+        Assert.Equal(1, s.JobEndWaiterCount);
+    }
 }

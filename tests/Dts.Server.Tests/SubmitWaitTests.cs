@@ -219,4 +219,39 @@ public sealed class SubmitWaitTests : IAsyncLifetime
         Assert.Equal(JobState.Queued, answer.Job!.State);
         Assert.True(store.SyncedCommitCount > before, "the insert was not flushed before the answer");
     }
+
+    [Fact]
+    public async Task ManyForegroundJobsOfOneUser_EachAnswerCarriesItsOwnResult_AndNoWaiterIsLeftBehind()
+    {
+        const int n = 20;
+        var answers = Enumerable.Range(0, n)
+            .Select(i => SubmitWaitingAsync($$"""{"function":"echo","args":[{{i}}]}""", "30"))
+            .ToList();
+        // One worker finishes them one at a time, each with its own argument as result: every end
+        // wakes only the request waiting for that job, and each must still get its own answer.
+        var workerId = await Flow.RegisterAsync(_worker, "echo");
+        var done = 0;
+        for (var round = 0; round < 200 && done < n; round++)
+        {
+            foreach (var job in await Flow.LeaseAsync(_worker, workerId, max: 1, wait: 5))
+            {
+                using var completed = await Flow.CompleteAsync(_worker, job, job.Args[0].GetRawText());
+                Assert.Equal(200, (int)completed.StatusCode);
+                done++;
+            }
+        }
+        Assert.Equal(n, done);
+
+        var seen = new HashSet<int>();
+        foreach (var pending in answers)
+        {
+            var (status, answer, _) = await pending;
+            Assert.Equal(201, status);
+            var job = Assert.IsType<JobView>(answer.Job);
+            Assert.Equal(JobState.Succeeded, job.State);
+            Assert.Equal(job.Args[0].GetInt32(), job.Result!.Value.GetInt32());
+            Assert.True(seen.Add(job.Result!.Value.GetInt32()));
+        }
+        Assert.Equal(0, _server.Server.Context.Signals.JobEndWaiterCount);
+    }
 }

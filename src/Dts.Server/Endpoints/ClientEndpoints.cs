@@ -136,17 +136,17 @@ internal static class ClientEndpoints
         var deadline = s.Time.GetUtcNow() + wait;
         while (true)
         {
-            var ticket = owner is null ? null : s.Signals.ResultsTicket(owner);
+            using var ended = owner is null ? null : s.Signals.WaitForJobEnd(owner, id);
             var job = await s.Store.JobGetAsync(new JobGetParams(id), requestAborted);
             if (job is null || (job.Owner != caller.Name && !caller.IsAdministrator)) return null;
             var remaining = deadline - s.Time.GetUtcNow();
             if (job.State.IsTerminal() || remaining <= TimeSpan.Zero || s.Stopping.IsCancellationRequested) return job;
-            if (ticket is null || job.Owner != owner)
+            if (ended is null || job.Owner != owner)
             {
                 owner = job.Owner;
                 continue;
             }
-            await s.WaitAsync(ticket, remaining, requestAborted);
+            await s.WaitAsync(ended.Ended, remaining, requestAborted);
         }
     }
 
@@ -164,7 +164,7 @@ internal static class ClientEndpoints
             case JobCancelStatus.AlreadyFinished:
                 throw new DtsException(ErrorCodes.JobFinished, $"Job '{id}' has already finished as {result.Job?.State.ToWire()}; there is nothing to cancel.");
             case JobCancelStatus.Cancelled:
-                s.Signals.ResultsReady(result.Job!.Owner);
+                s.Signals.ResultsReady(result.Job!.Owner, [id]);
                 break;
         }
         return result.Job!.ToView();

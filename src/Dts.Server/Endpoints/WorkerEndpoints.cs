@@ -196,7 +196,8 @@ internal static class WorkerEndpoints
     private static async Task<IReadOnlyList<JobReportResult>> ApplyAsync(ServerContext s, IReadOnlyList<JobReportItem> items)
     {
         var results = await s.Store.JobReportManyAsync(new JobReportManyParams(items, s.Time.GetUtcNow(), s.RetryPolicy), CancellationToken.None);
-        string? lastOwner = null;
+        // The owners whose jobs ended, with which ones: a foreground wait for one job wakes only at its end.
+        Dictionary<string, List<string>>? ended = null;
         var scheduled = false;
         for (var i = 0; i < results.Count; i++)
         {
@@ -204,15 +205,20 @@ internal static class WorkerEndpoints
             if (x.Status != JobReportStatus.Ok || x.State is not { } state) continue;
             if (state == JobState.Dead)
                 s.Alerts.JobDead(x.JobId, x.Function ?? "?", x.Owner ?? "?", items[i].ErrorCode, items[i].ErrorMessage, s.Time.GetUtcNow());
-            if (state.IsTerminal() && x.Owner is { } owner && owner != lastOwner)
+            if (state.IsTerminal() && x.Owner is { } owner)
             {
-                s.Signals.ResultsReady(owner);
-                lastOwner = owner;
+                ended ??= new Dictionary<string, List<string>>(StringComparer.Ordinal);
+                if (!ended.TryGetValue(owner, out var ids)) ended[owner] = ids = [];
+                ids.Add(x.JobId);
             }
             else if (state == JobState.AwaitingRetry)
             {
                 scheduled = true;
             }
+        }
+        if (ended is not null)
+        {
+            foreach (var (owner, ids) in ended) s.Signals.ResultsReady(owner, ids);
         }
         if (scheduled) s.Signals.Scheduled();
         return results;
