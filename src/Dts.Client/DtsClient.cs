@@ -82,17 +82,16 @@ public sealed class DtsClient : IDisposable, IAsyncDisposable
     public async Task<JobView> RunAsync(SubmitJobRequest job, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(job);
-        if (timeout is { } t) ArgumentOutOfRangeException.ThrowIfLessThan(t, TimeSpan.Zero);
+        if (timeout < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(timeout), timeout, "The timeout must not be negative.");
         var time = _connection.TimeProvider;
-        var deadline = timeout is { } limit ? time.GetUtcNow() + limit : (DateTimeOffset?)null;
+        // Null (no timeout) stays null through the arithmetic below, and compares as never reached.
+        var deadline = time.GetUtcNow() + timeout;
         var maxWait = TimeSpan.FromSeconds(ApiRoutes.MaxWaitSeconds);
-        var first = timeout is { } l && l < maxWait ? l : maxWait;
-        var answer = await SubmitCoreAsync(job, first, cancellationToken).ConfigureAwait(false);
+        var answer = await SubmitCoreAsync(job, timeout < maxWait ? timeout.Value : maxWait, cancellationToken).ConfigureAwait(false);
         // A server without the one-request wait answers without the job: the wait below covers it.
-        if (answer.Job is { } view && (view.State.IsTerminal() || (deadline is { } d && time.GetUtcNow() >= d))) return view;
-        var left = deadline is { } end ? end - time.GetUtcNow() : (TimeSpan?)null;
-        if (left is { } x && x < TimeSpan.Zero) left = TimeSpan.Zero;
-        return await WaitAsync(answer.Id, left, cancellationToken).ConfigureAwait(false);
+        if (answer.Job is { } view && (view.State.IsTerminal() || time.GetUtcNow() >= deadline)) return view;
+        var left = deadline - time.GetUtcNow();
+        return await WaitAsync(answer.Id, left < TimeSpan.Zero ? TimeSpan.Zero : left, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>One submit; with <paramref name="wait"/>, the server also waits that long for the job to end.</summary>

@@ -15,8 +15,10 @@ namespace Dts.Core;
 /// registration passes the wake-up on to the next waiter of its functions.
 /// </para>
 /// <para>
-/// Results waiters (per owner) and the scheduler's ticket keep broadcast tickets: a ticket taken
-/// before the look completes on the next signal, waking every holder.
+/// Waiters for one job's end register for that job (<see cref="WaitForJobEnd"/>) and are woken by
+/// its end, or by any end of the owner's jobs when the ending code does not say which. Readers of
+/// an owner's result pages and the scheduler keep broadcast tickets: a ticket taken before the
+/// look completes on the next signal, waking every holder.
 /// </para>
 /// </summary>
 public sealed class JobSignals

@@ -39,24 +39,13 @@ internal static class Pg
 
     public static string[] Strings(NpgsqlDataReader r, int i) => r.GetFieldValue<string[]>(i);
 
-    public static JobState ParseState(string s) => s switch
-    {
-        "queued" => JobState.Queued,
-        "scheduled" => JobState.Scheduled,
-        "running" => JobState.Running,
-        "succeeded" => JobState.Succeeded,
-        "awaiting_retry" => JobState.AwaitingRetry,
-        "dead" => JobState.Dead,
-        "cancelled" => JobState.Cancelled,
-        _ => throw new InvalidDataException($"Unknown job state '{s}' in the database."),
-    };
 
     public static JobRecord ReadJob(NpgsqlDataReader r, int o = 0) => new()
     {
         Id = r.GetString(o + 1),
         Function = r.GetString(o + 2),
         Owner = r.GetString(o + 3),
-        State = ParseState(r.GetString(o + 4)),
+        State = JobStates.ParseStored(r.GetString(o + 4)),
         ArgsJson = r.GetString(o + 5),
         KwargsJson = r.GetString(o + 6),
         Priority = Priority.FromRank(r.GetInt32(o + 7)),

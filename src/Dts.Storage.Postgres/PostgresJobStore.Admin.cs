@@ -128,7 +128,7 @@ public sealed partial class PostgresJobStore
             batch.BatchCommands.Add(new NpgsqlBatchCommand(S("SELECT function, paused FROM {s}.queues")));
             batch.BatchCommands.Add(new NpgsqlBatchCommand(S("SELECT id, functions FROM {s}.workers WHERE last_heartbeat_at >= $1 ORDER BY id")).P(Pg.Ts(p.AliveSince)));
             await using var r = await batch.ExecuteReaderAsync(cancellationToken);
-            while (await r.ReadAsync(cancellationToken)) For(r.GetString(0))[Pg.ParseState(r.GetString(1))] = r.GetInt64(2);
+            while (await r.ReadAsync(cancellationToken)) For(r.GetString(0))[JobStates.ParseStored(r.GetString(1))] = r.GetInt64(2);
             await r.NextResultAsync(cancellationToken);
             while (await r.ReadAsync(cancellationToken))
             {

@@ -29,7 +29,7 @@ public sealed partial class PostgresJobStore
             await using (var r = await select.ExecuteReaderAsync(cancellationToken))
             {
                 while (await r.ReadAsync(cancellationToken))
-                    jobs[r.GetString(0)] = (Pg.ParseState(r.GetString(1)), Pg.StringOrNull(r, 2), Pg.StringOrNull(r, 3));
+                    jobs[r.GetString(0)] = (JobStates.ParseStored(r.GetString(1)), Pg.StringOrNull(r, 2), Pg.StringOrNull(r, 3));
             }
             bool MayLog(string jobId, string token)
             {

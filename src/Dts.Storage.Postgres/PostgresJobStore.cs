@@ -239,7 +239,7 @@ public sealed partial class PostgresJobStore : IJobStore, ISharedStore
                 while (await r.ReadAsync(cancellationToken))
                 {
                     var i = coalesce[(int)r.GetInt64(0) - 1];
-                    results[i] = new JobInsertResult(r.GetString(1), Pg.ParseState(r.GetString(2)), true, jobs[i].Function);
+                    results[i] = new JobInsertResult(r.GetString(1), JobStates.ParseStored(r.GetString(2)), true, jobs[i].Function);
                 }
             }
             pending = [.. coalesce.Where(i => results[i] is null)];
@@ -339,7 +339,7 @@ public sealed partial class PostgresJobStore : IJobStore, ISharedStore
                     rows[r.GetString(0)] = new ReportRow
                     {
                         Seq = r.GetInt64(1),
-                        State = Pg.ParseState(r.GetString(2)),
+                        State = JobStates.ParseStored(r.GetString(2)),
                         Token = Pg.StringOrNull(r, 3),
                         Attempts = r.GetInt32(4),
                         MaxAttempts = r.GetInt32(5),

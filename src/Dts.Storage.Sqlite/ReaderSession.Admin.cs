@@ -77,7 +77,7 @@ internal sealed partial class ReaderSession
         {
             command.CommandText = "SELECT function, state, count(*) FROM jobs GROUP BY function, state";
             await using var r = await command.ExecuteReaderAsync(cancellationToken);
-            while (await r.ReadAsync(cancellationToken)) For(r.GetString(0))[Sql.ParseState(r.GetString(1))] = r.GetInt64(2);
+            while (await r.ReadAsync(cancellationToken)) For(r.GetString(0))[JobStates.ParseStored(r.GetString(1))] = r.GetInt64(2);
         }
 
         var paused = new HashSet<string>(StringComparer.Ordinal);

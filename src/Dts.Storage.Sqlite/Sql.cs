@@ -43,25 +43,13 @@ internal static class Sql
 
     public static object Db(long? v) => v is { } x ? x : DBNull.Value;
 
-    // JobStates.TryParse walks every enum value; this runs for every row read.
-    public static JobState ParseState(string s) => s switch
-    {
-        "queued" => JobState.Queued,
-        "scheduled" => JobState.Scheduled,
-        "running" => JobState.Running,
-        "succeeded" => JobState.Succeeded,
-        "awaiting_retry" => JobState.AwaitingRetry,
-        "dead" => JobState.Dead,
-        "cancelled" => JobState.Cancelled,
-        _ => throw new InvalidDataException($"Unknown job state '{s}' in the database."),
-    };
 
     public static JobRecord ReadJob(SqliteDataReader r) => new()
     {
         Id = r.GetString(1),
         Function = r.GetString(2),
         Owner = r.GetString(3),
-        State = ParseState(r.GetString(4)),
+        State = JobStates.ParseStored(r.GetString(4)),
         ArgsJson = r.GetString(5),
         KwargsJson = r.GetString(6),
         Priority = Priority.FromRank(r.GetInt32(7)),

@@ -28,10 +28,12 @@ public sealed partial class SqliteJobStore : IJobStore
     private long _syncedCommitCount;
     private int _disposed;
 
-    /// <summary>Nonces not yet written (see <see cref="NonceRecordAsync"/>), in the order they came.</summary>
-    private readonly ConcurrentQueue<NonceRecordParams> _nonceQueue = new();
-    private readonly ConcurrentDictionary<(string User, string Hash), DateTimeOffset> _unwrittenNonces = new();
-    private int _nonceQueueLength;
+    /// <summary>
+    /// Nonces not yet written (see <see cref="NonceRecordAsync"/>), by user and hash. An entry leaves
+    /// only once the commit that wrote it has succeeded, so until then the check still sees it here.
+    /// </summary>
+    private readonly ConcurrentDictionary<(string User, string Hash), NonceRecordParams> _unwrittenNonces = new();
+    private int _unwrittenNonceCount;
     internal const int NonceFlushThreshold = 512;
 
     public SqliteJobStore(SqliteStoreOptions options)
@@ -134,17 +136,19 @@ public sealed partial class SqliteJobStore : IJobStore
     public Task NonceRecordAsync(NonceRecordParams p, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        _unwrittenNonces[(p.User, Convert.ToHexString(p.NonceHash))] = p.ExpiresAt;
-        _nonceQueue.Enqueue(p);
-        if (Interlocked.Increment(ref _nonceQueueLength) < NonceFlushThreshold) return Task.CompletedTask;
+        // A nonce arrives once (the in-memory check refuses a second use before the store is asked).
+        if (!_unwrittenNonces.TryAdd(NonceKey(p), p) || Interlocked.Increment(ref _unwrittenNonceCount) < NonceFlushThreshold)
+            return Task.CompletedTask;
         // A commit that holds nothing but the waiting nonces (RunBatch writes them first).
         return WriteAsync(static (_, _) => 0, 0, cancellationToken, durable: false);
     }
 
     public Task<bool> NonceSeenAsync(NonceSeenParams p, CancellationToken cancellationToken) =>
-        _unwrittenNonces.TryGetValue((p.User, Convert.ToHexString(p.NonceHash)), out var expires) && expires > p.Now
+        _unwrittenNonces.TryGetValue((p.User, Convert.ToHexString(p.NonceHash)), out var waiting) && waiting.ExpiresAt > p.Now
             ? Task.FromResult(true)
             : ReadAsync(static (r, a, ct) => r.NonceSeenAsync(a, ct), p, cancellationToken);
+
+    private static (string, string) NonceKey(NonceRecordParams p) => (p.User, Convert.ToHexString(p.NonceHash));
 
     public Task<int> NonceDeleteExpiredAsync(NonceDeleteExpiredParams p, CancellationToken cancellationToken) =>
         WriteAsync(static (s, a) => s.NonceDeleteExpired(a), p, cancellationToken);
@@ -282,7 +286,7 @@ public sealed partial class SqliteJobStore : IJobStore
             batch.Clear();
         }
         // Nonces still waiting for a commit are written before the store closes.
-        if (!_nonceQueue.IsEmpty) RunBatch(batch);
+        if (!_unwrittenNonces.IsEmpty) RunBatch(batch);
         _writer?.Dispose();
         _writer = null;
     }
@@ -335,24 +339,17 @@ public sealed partial class SqliteJobStore : IJobStore
         var changesBefore = TotalChanges(writer);
         var rolledBack = false;
 
-        // The nonces of requests that came before this batch's writes (see NonceRecordAsync).
-        List<NonceRecordParams>? nonces = null;
+        // The nonces of requests that came before this batch's writes (see NonceRecordAsync). They
+        // stay in memory until the commit succeeds; a failed batch leaves them for the next one.
+        var nonces = _unwrittenNonces.IsEmpty ? null : _unwrittenNonces.Values.ToList();
         Exception? batchError = null;
-        while (_nonceQueue.TryDequeue(out var nonce))
+        try
         {
-            Interlocked.Decrement(ref _nonceQueueLength);
-            (nonces ??= []).Add(nonce);
+            if (nonces is not null) foreach (var nonce in nonces) writer.NonceRecord(nonce);
         }
-        if (nonces is not null)
+        catch (Exception e)
         {
-            try
-            {
-                foreach (var nonce in nonces) writer.NonceRecord(nonce);
-            }
-            catch (Exception e)
-            {
-                batchError = e;
-            }
+            batchError = e;
         }
 
         foreach (var op in batch)
@@ -416,21 +413,15 @@ public sealed partial class SqliteJobStore : IJobStore
                 // SQLite already ended the transaction; there is nothing left to roll back.
             }
             foreach (var op in batch) op.Fail(batchError);
-            if (nonces is not null)
-            {
-                // Still remembered in memory; the next batch tries to write them again.
-                foreach (var nonce in nonces)
-                {
-                    _nonceQueue.Enqueue(nonce);
-                    Interlocked.Increment(ref _nonceQueueLength);
-                }
-            }
             return;
         }
 
         if (nonces is not null)
         {
-            foreach (var nonce in nonces) _unwrittenNonces.TryRemove(new KeyValuePair<(string, string), DateTimeOffset>((nonce.User, Convert.ToHexString(nonce.NonceHash)), nonce.ExpiresAt));
+            foreach (var nonce in nonces)
+            {
+                if (_unwrittenNonces.TryRemove(NonceKey(nonce), out _)) Interlocked.Decrement(ref _unwrittenNonceCount);
+            }
         }
         // Only now, after the commit, may any caller learn that its write happened.
         foreach (var op in batch) op.Complete();

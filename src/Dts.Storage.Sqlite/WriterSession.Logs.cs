@@ -94,7 +94,7 @@ internal sealed partial class WriterSession
         _logJob!.Parameters[0].Value = jobId;
         using var r = _logJob.ExecuteReader();
         if (!r.Read()) return false;
-        var state = Sql.ParseState(r.GetString(0));
+        var state = JobStates.ParseStored(r.GetString(0));
         var current = r.IsDBNull(1) ? null : r.GetString(1);
         var worker = r.IsDBNull(2) ? null : r.GetString(2);
         if (state == JobState.Running) return string.Equals(current, token, StringComparison.Ordinal);

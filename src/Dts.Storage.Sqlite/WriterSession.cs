@@ -247,7 +247,7 @@ internal sealed partial class WriterSession : IDisposable
         _findUnique.Parameters[1].Value = job.Function;
         _findUnique.Parameters[2].Value = key;
         using var r = _findUnique.ExecuteReader();
-        return r.Read() ? new JobInsertResult(r.GetString(0), Sql.ParseState(r.GetString(1)), true, job.Function) : null;
+        return r.Read() ? new JobInsertResult(r.GetString(0), JobStates.ParseStored(r.GetString(1)), true, job.Function) : null;
     }
 
     public IReadOnlyList<JobRecord> JobLease(JobLeaseParams p)
@@ -327,7 +327,7 @@ internal sealed partial class WriterSession : IDisposable
                     continue;
                 }
                 seq = r.GetInt64(0);
-                state = Sql.ParseState(r.GetString(1));
+                state = JobStates.ParseStored(r.GetString(1));
                 token = r.IsDBNull(2) ? null : r.GetString(2);
                 attempts = r.GetInt32(3);
                 maxAttempts = r.GetInt32(4);

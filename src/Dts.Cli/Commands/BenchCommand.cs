@@ -248,22 +248,21 @@ internal static class BenchCommand
         {
             var histogram = new LongHistogram(TimeStamp.Seconds(60), 3);
             var one = clients[0];
+            async Task ForegroundJobAsync()
+            {
+                var done = await one.RunAsync(new SubmitJobRequest { Function = "bench.noop", Args = arg }, TimeSpan.FromSeconds(30), cancellationToken);
+                if (done.State != JobState.Succeeded) throw new InvalidOperationException($"latency job ended {done.State.ToWire()}");
+            }
             // Single jobs take paths of their own (one submit with a wait, one lease at a time): warm
             // them up too, for at least 200 jobs and a fifth of the warm-up time, before anything counts.
             var warmTime = Stopwatch.StartNew();
-            for (var i = 0; i < 200 || warmTime.Elapsed.TotalSeconds < s.WarmupSeconds / 5; i++)
-            {
-                var warmed = await one.RunAsync(new SubmitJobRequest { Function = "bench.noop", Args = arg }, TimeSpan.FromSeconds(30), cancellationToken);
-                if (warmed.State != JobState.Succeeded) throw new InvalidOperationException($"latency warm-up job ended {warmed.State.ToWire()}");
-            }
+            for (var i = 0; i < 200 || warmTime.Elapsed.TotalSeconds < s.WarmupSeconds / 5; i++) await ForegroundJobAsync();
             var cpu0 = server.CpuSeconds();
             for (var i = 0; i < s.Samples; i++)
             {
                 var start = Stopwatch.GetTimestamp();
-                var done = await one.RunAsync(new SubmitJobRequest { Function = "bench.noop", Args = arg }, TimeSpan.FromSeconds(30), cancellationToken);
-                var elapsed = Stopwatch.GetTimestamp() - start;
-                if (done.State != JobState.Succeeded) throw new InvalidOperationException($"latency job ended {done.State.ToWire()}");
-                histogram.RecordValue(elapsed);
+                await ForegroundJobAsync();
+                histogram.RecordValue(Stopwatch.GetTimestamp() - start);
             }
             report.LatencyServerCpuSecondsPer1000Jobs = CpuPer1000(cpu0, s.Samples);
             double Us(long ticks) => ticks * 1_000_000.0 / Stopwatch.Frequency;

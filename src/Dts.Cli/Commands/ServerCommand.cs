@@ -122,6 +122,15 @@ internal static class ServerCommand
 
     private static string UnreachableMessage(Exception ex) => $"cannot use the store: {ex.GetBaseException().Message}";
 
+    /// <summary>Opens and migrates the store the command line names (for the commands that work on the store directly), or returns the one-line error.</summary>
+    private static Task<(IJobStore? Store, string? Error)> OpenMigratedAsync(ParseResult parse, Option<string> dataDir, Option<string?> store,
+        Option<string> schema, Option<string?> keyFile, CancellationToken cancellationToken) =>
+        OpenMigratedAsync(new DtsServerOptions
+        {
+            DataDirectory = parse.GetValue(dataDir)!, StorePath = StoreOf(parse, store),
+            PostgresSchema = parse.GetValue(schema)!, KeyFile = parse.GetValue(keyFile),
+        }, cancellationToken);
+
     /// <summary>Opens and migrates the store of the options, or returns the one-line error.</summary>
     private static async Task<(IJobStore? Store, string? Error)> OpenMigratedAsync(DtsServerOptions options, CancellationToken cancellationToken)
     {
@@ -157,12 +166,7 @@ internal static class ServerCommand
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            var options = new DtsServerOptions
-            {
-                DataDirectory = parse.GetValue(dataDir)!, StorePath = StoreOf(parse, store),
-                PostgresSchema = parse.GetValue(schema)!, KeyFile = parse.GetValue(keyFile),
-            };
-            var (db, error) = await OpenMigratedAsync(options, cancellationToken);
+            var (db, error) = await OpenMigratedAsync(parse, dataDir, store, schema, keyFile, cancellationToken);
             if (db is null) return Cli.Fail(error!);
             await using var _ = db;
             Console.WriteLine($"{db.Description}: schema up to date");
@@ -190,12 +194,7 @@ internal static class ServerCommand
             var userName = parse.GetValue(name)!;
             if (userName.Length is 0 or > 64 || userName.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.')))
                 return Cli.Fail("a user id is 1 to 64 letters, digits, '_', '-' or '.'.");
-            var options = new DtsServerOptions
-            {
-                DataDirectory = parse.GetValue(dataDir)!, StorePath = StoreOf(parse, store),
-                PostgresSchema = parse.GetValue(schema)!, KeyFile = parse.GetValue(keyFile),
-            };
-            var (db, error) = await OpenMigratedAsync(options, cancellationToken);
+            var (db, error) = await OpenMigratedAsync(parse, dataDir, store, schema, keyFile, cancellationToken);
             if (db is null) return Cli.Fail(error!);
             await using var _ = db;
             var secret = RequestSigning.NewSecret();

@@ -32,14 +32,14 @@ internal static class ClientEndpoints
         // With a wait, nobody hears of the job before the answer, so the insert commits without its own
         // flush (Durable = false) and the flush happens once, below, before the answer is written;
         // often the worker's durable report has flushed it already and FlushAsync returns at once.
-        var results = await InsertAsync(s, [job], now, ctx.RequestAborted, durable: wait is null);
+        var results = await InsertAsync(s, [job], now, durable: wait is null);
         var r = results[0];
         var answer = new SubmitJobResponse { Id = r.Id, State = r.State, Coalesced = r.Coalesced };
         if (wait is { } w)
         {
             // The job is committed: a client that hangs up now ends only this wait, never the job.
-            // Its owner is the caller (coalescing stays within one owner), so the ticket can be taken
-            // before the first look and an end between the insert and the sleep is not missed.
+            // Its owner is the caller (coalescing stays within one owner), so the registration for its
+            // end can be taken before the first look and an end between the insert and the sleep is not missed.
             var record = await WaitForEndAsync(s, r.Id, caller, caller.Name, w, ctx.RequestAborted);
             if (record is not null) answer.Job = record.ToView();
             // Whatever the wait's outcome (ended, timed out, server stopping): the insert must be
@@ -66,18 +66,16 @@ internal static class ClientEndpoints
         var jobs = new NewJob[request.Jobs.Count];
         for (var i = 0; i < jobs.Length; i++) jobs[i] = JobRules.Normalize(request.Jobs[i], caller.Name, now, $"jobs[{i}]");
         await Limits.SubmitGate.CheckAsync(s, ctx, caller.User, jobs.Length);
-        var results = await InsertAsync(s, jobs, now, ctx.RequestAborted);
+        var results = await InsertAsync(s, jobs, now);
         var answer = new List<SubmitJobResponse>(results.Count);
         foreach (var r in results) answer.Add(new SubmitJobResponse { Id = r.Id, State = r.State, Coalesced = r.Coalesced });
         await Api.WriteAsync(ctx, 200, new SubmitBatchResponse { Jobs = answer }, DtsJsonContext.Default.SubmitBatchResponse);
     }
 
-    private static async Task<IReadOnlyList<JobInsertResult>> InsertAsync(
-        ServerContext s, IReadOnlyList<NewJob> jobs, DateTimeOffset now, CancellationToken cancellationToken, bool durable = true)
+    private static async Task<IReadOnlyList<JobInsertResult>> InsertAsync(ServerContext s, IReadOnlyList<NewJob> jobs, DateTimeOffset now, bool durable = true)
     {
-        // Not the request's token: once handed to the store the write commits or fails as a whole,
-        // and the answer must reflect what was committed.
-        _ = cancellationToken;
+        // No request token: once handed to the store the write commits or fails as a whole, and the
+        // answer must reflect what was committed.
         var results = await s.Store.JobInsertManyAsync(new JobInsertManyParams(jobs, now) { Durable = durable }, CancellationToken.None);
         // One wake-up per new queued job, per function: a batch of 100 wakes up to 100 waiting workers at once.
         Dictionary<string, int>? ready = null;
@@ -107,7 +105,8 @@ internal static class ClientEndpoints
     {
         var id = Api.JobId(ctx);
         var wait = QueryWait(ctx) ?? TimeSpan.Zero;
-        var job = await WaitForEndAsync(s, id, caller, null, wait, ctx.RequestAborted)
+        // A caller who is not an administrator sees only its own jobs, so it knows the owner already.
+        var job = await WaitForEndAsync(s, id, caller, caller.IsAdministrator ? null : caller.Name, wait, ctx.RequestAborted)
             ?? throw new DtsException(ErrorCodes.JobNotFound, $"No job has the id '{id}'.");
         await Api.WriteAsync(ctx, 200, job.ToView(), DtsJsonContext.Default.JobView);
     }
@@ -124,12 +123,12 @@ internal static class ClientEndpoints
     /// <paramref name="caller"/> may not see it (then at once, without waiting).
     /// </summary>
     /// <param name="owner">
-    /// The job's owner when the caller knows it, so the first look already happens under a results
-    /// ticket; null takes it from the first look (a second look under the ticket follows).
+    /// The job's owner when the caller knows it, so the first look already happens under a
+    /// registration for the job's end; null takes it from the first look (a second look follows).
     /// </param>
     /// <remarks>
-    /// The owner's results signal fires whenever one of its jobs finishes. Every sleep is on a ticket
-    /// taken before the look that found the job unfinished, so an end in between is never slept through.
+    /// Every sleep is on a registration (<see cref="JobSignals.WaitForJobEnd"/>) taken before the look
+    /// that found the job unfinished, so an end in between is never slept through.
     /// </remarks>
     private static async Task<JobRecord?> WaitForEndAsync(ServerContext s, string id, Http.Caller caller, string? owner, TimeSpan wait, CancellationToken requestAborted)
     {
