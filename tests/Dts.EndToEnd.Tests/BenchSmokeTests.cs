@@ -42,6 +42,20 @@ public sealed class BenchSmokeTests : IDisposable
         Assert.True(r.GetProperty("end_to_end_server_cpu_seconds_per1000_jobs").GetDouble() >= 0);
     }
 
+    [Theory]
+    [InlineData("--warmup-seconds", "-1", "--warmup-seconds must be from 0 to 600")]
+    [InlineData("--warmup-seconds", "NaN", "--warmup-seconds must be from 0 to 600")]
+    [InlineData("--latency-samples", "-1", "--latency-samples must not be negative")]
+    [InlineData("--servers", "0", "--servers must be from 1 to 16")]
+    [InlineData("--servers", "2", "--servers above 1 needs --store naming a PostgreSQL database")]
+    public async Task DtsBench_BadOptions_AreRefusedInOneLineBeforeAnythingStarts(string option, string value, string message)
+    {
+        await using var bench = await DtsProcess.RunAsync(["bench", option, value], TimeSpan.FromSeconds(60));
+        Assert.Equal(2, bench.ExitCode);
+        Assert.Contains(message, bench.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("end to end", bench.Stdout, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task DtsBench_DrainPhaseAlone_RunsWithOneWorker()
     {
