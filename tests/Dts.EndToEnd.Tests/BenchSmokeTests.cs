@@ -32,11 +32,16 @@ public sealed class BenchSmokeTests : IDisposable
         {
             "end_to_end_jobs_per_second", "submit_jobs_per_second", "drain_jobs_per_second",
             "latency_p50_us", "latency_p90_us", "latency_p99_us", "latency_max_us", "peak_memory_mb",
+            "disk_flush_p50_us", "disk_flush_p99_us", "disk_flush_max_us",
         })
         {
             Assert.True(r.GetProperty(name).GetDouble() > 0, $"{name} is not positive in {r}");
         }
         Assert.True(r.GetProperty("latency_p50_us").GetDouble() <= r.GetProperty("latency_max_us").GetDouble());
+        // The disk floor is timed once per latency sample (50 in smoke mode), in the server's data directory.
+        Assert.Equal(50, r.GetProperty("disk_flush_samples").GetInt32());
+        Assert.True(r.GetProperty("disk_flush_p50_us").GetDouble() <= r.GetProperty("disk_flush_max_us").GetDouble());
+        Assert.Contains("disk flush floor", bench.Stdout, StringComparison.Ordinal);
         // The server is its own process: its CPU is known (it may round to 0 on a tiny run, never negative).
         Assert.True(r.GetProperty("server_cpu_seconds_total").GetDouble() > 0, r.ToString());
         Assert.True(r.GetProperty("end_to_end_server_cpu_seconds_per1000_jobs").GetDouble() >= 0);
@@ -90,6 +95,8 @@ public sealed class BenchSmokeTests : IDisposable
 
         using var report = JsonDocument.Parse(await File.ReadAllTextAsync(json, TestContext.Current.CancellationToken));
         var figures = report.RootElement.GetProperty("figures");
+        Assert.True(figures.TryGetProperty("d.flush_p50", out var flush) && flush.GetDouble() > 0, $"d.flush_p50 missing in {figures}");
+        Assert.Contains("Disk flush floor", run.Output, StringComparison.Ordinal);
         foreach (var peer in new[] { "gm", "gs", "d" })
         {
             foreach (var figure in new[] { "submit", "drain1", "drain2", "drain4", "e2e", "p50", "p99", "mem" })

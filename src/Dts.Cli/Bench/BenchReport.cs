@@ -40,6 +40,12 @@ internal sealed class BenchReport
     public double? LatencyMaxUs { get; set; }
     public double? LatencyServerCpuSecondsPer1000Jobs { get; set; }
 
+    /// <summary>The data directory's disk: a 4 KB write made durable with fsync, timed right after the latency phase.</summary>
+    public int? DiskFlushSamples { get; set; }
+    public double? DiskFlushP50Us { get; set; }
+    public double? DiskFlushP99Us { get; set; }
+    public double? DiskFlushMaxUs { get; set; }
+
     /// <summary>The server's CPU per 1000 jobs in the end-to-end phase (the headline CPU figure).</summary>
     public double? CpuSecondsPer1000Jobs { get; set; }
     public double? ServerCpuSecondsTotal { get; set; }

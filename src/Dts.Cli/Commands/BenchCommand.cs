@@ -20,6 +20,9 @@ internal static class BenchCommand
 {
     private static readonly string[] AllPhases = ["e2e", "submit", "drain", "latency"];
 
+    /// <summary>Flushes timed for the disk floor: as many as latency samples, at most this many.</summary>
+    private const int MaxFlushSamples = 1000;
+
     private sealed record Settings(int Jobs, int Workers, int Clients, int Batch, int Payload, int Samples, double WarmupSeconds,
         HashSet<string> Phases, long Queued, Dts.Storage.Sqlite.SqliteSynchronous Sync);
 
@@ -103,23 +106,23 @@ internal static class BenchCommand
                 if (targetUrl is not null)
                 {
                     await using var remote = new RemoteBenchServer(targetUrl, remoteUser!, remoteSecret!);
-                    report = await RunAsync(remote, "existing server", settings, stop.Token);
+                    report = await RunAsync(remote, "existing server", settings, null, stop.Token);
                 }
                 else if (parse.GetValue(inProcess))
                 {
                     var inner = await Cli.StartQuietServerAsync(workDir, stop.Token, settings.Sync);
                     await using var local = new InProcessBenchServer(inner, settings.Sync);
-                    report = await RunAsync(local, "in-process server", settings, stop.Token);
+                    report = await RunAsync(local, "in-process server", settings, workDir, stop.Token);
                 }
                 else if (serverCount > 1)
                 {
                     await using var cluster = await ClusterBenchServer.StartAsync(serverCount, workDir, parse.GetValue(store)!, settings.Sync, stop.Token);
-                    report = await RunAsync(cluster, $"{serverCount} child server processes", settings, stop.Token);
+                    report = await RunAsync(cluster, $"{serverCount} child server processes", settings, workDir, stop.Token);
                 }
                 else
                 {
                     await using var child = await ChildBenchServer.StartAsync(workDir, parse.GetValue(store), settings.Sync, stop.Token);
-                    report = await RunAsync(child, "child server process", settings, stop.Token);
+                    report = await RunAsync(child, "child server process", settings, workDir, stop.Token);
                 }
                 Print(report);
                 if (parse.GetValue(json) is { } file)
@@ -144,7 +147,8 @@ internal static class BenchCommand
         return command;
     }
 
-    private static async Task<BenchReport> RunAsync(BenchServer server, string mode, Settings s, CancellationToken cancellationToken)
+    /// <param name="dataDir">The local server's data directory, where the disk flush floor is measured; null for a server elsewhere.</param>
+    private static async Task<BenchReport> RunAsync(BenchServer server, string mode, Settings s, string? dataDir, CancellationToken cancellationToken)
     {
         var url = server.Url;
         var urls = server.Urls;
@@ -265,13 +269,23 @@ internal static class BenchCommand
                 histogram.RecordValue(Stopwatch.GetTimestamp() - start);
             }
             report.LatencyServerCpuSecondsPer1000Jobs = CpuPer1000(cpu0, s.Samples);
-            double Us(long ticks) => ticks * 1_000_000.0 / Stopwatch.Frequency;
             report.LatencySamples = s.Samples;
-            report.LatencyP50Us = Us(histogram.GetValueAtPercentile(50));
-            report.LatencyP90Us = Us(histogram.GetValueAtPercentile(90));
-            report.LatencyP99Us = Us(histogram.GetValueAtPercentile(99));
-            report.LatencyMaxUs = Us(histogram.GetMaxValue());
+            report.LatencyP50Us = DiskFlushProbe.Us(histogram.GetValueAtPercentile(50));
+            report.LatencyP90Us = DiskFlushProbe.Us(histogram.GetValueAtPercentile(90));
+            report.LatencyP99Us = DiskFlushProbe.Us(histogram.GetValueAtPercentile(99));
+            report.LatencyMaxUs = DiskFlushProbe.Us(histogram.GetMaxValue());
             AnsiConsole.MarkupLine($"single job round trip p50: [bold]{report.LatencyP50Us:N0}[/] us");
+            if (dataDir is not null)
+            {
+                // Right after the latency phase, on the same disk: each durable answer waits for at least one such flush.
+                var flushSamples = Math.Min(s.Samples, MaxFlushSamples);
+                var flushes = DiskFlushProbe.Measure(dataDir, flushSamples, cancellationToken);
+                report.DiskFlushSamples = flushSamples;
+                report.DiskFlushP50Us = DiskFlushProbe.Us(flushes.GetValueAtPercentile(50));
+                report.DiskFlushP99Us = DiskFlushProbe.Us(flushes.GetValueAtPercentile(99));
+                report.DiskFlushMaxUs = DiskFlushProbe.Us(flushes.GetMaxValue());
+                AnsiConsole.MarkupLine($"disk flush (4 KB write + fsync) p50: [bold]{report.DiskFlushP50Us:N0}[/] us, p99: [bold]{report.DiskFlushP99Us:N0}[/] us");
+            }
             // The latency jobs' results are still pending for the first client. On an existing server,
             // acknowledge them (this waits for one idle long poll); a server of our own is thrown away.
             if (server is RemoteBenchServer)
@@ -387,6 +401,8 @@ internal static class BenchCommand
         table.AddRow($"drain only ({r.Workers} workers)", Rate(r.DrainJobsPerSecond));
         table.AddRow("single job round trip p50 / p90 / p99 / max",
             r.LatencyP50Us is null ? "-" : $"{r.LatencyP50Us:N0} / {r.LatencyP90Us:N0} / {r.LatencyP99Us:N0} / {r.LatencyMaxUs:N0} us");
+        table.AddRow("disk flush floor p50 / p99 / max (4 KB write + fsync in the data directory)",
+            r.DiskFlushP50Us is null ? "-" : $"{r.DiskFlushP50Us:N0} / {r.DiskFlushP99Us:N0} / {r.DiskFlushMaxUs:N0} us");
         table.AddRow("server CPU per 1000 jobs: end to end / submit / drain / latency",
             $"{Cpu(r.EndToEndServerCpuSecondsPer1000Jobs)} / {Cpu(r.SubmitServerCpuSecondsPer1000Jobs)} / {Cpu(r.DrainServerCpuSecondsPer1000Jobs)} / {Cpu(r.LatencyServerCpuSecondsPer1000Jobs)}");
         table.AddRow("server peak memory (VmHWM) / at end", $"{(r.PeakMemoryMb is { } p ? $"{p:N0} MB" : "n/a")} / {(r.MemoryAtEndMb is { } e ? $"{e:N0} MB" : "n/a")}");
