@@ -59,7 +59,7 @@ public sealed class DtsClient : IDisposable, IAsyncDisposable
     public int MaxConcurrency => _connection.Options.MaxConcurrency;
 
     /// <summary>The start of the unique key the SDK gives a job submitted without one; see <see cref="SubmitAsync(SubmitJobRequest, CancellationToken)"/>.</summary>
-    public const string AutoUniqueKeyPrefix = "dts-auto:";
+    public const string AutoUniqueKeyPrefix = UniqueKeys.AutomaticPrefix;
 
     /// <summary>
     /// Submits one job. A job without a <see cref="SubmitJobRequest.UniqueKey"/> is sent with a fresh
