@@ -65,7 +65,8 @@ public sealed class DtsClient : IDisposable, IAsyncDisposable
     /// Submits one job. A job without a <see cref="SubmitJobRequest.UniqueKey"/> is sent with a fresh
     /// random one (<see cref="AutoUniqueKeyPrefix"/> and 32 hex digits, time first; the caller's object is not
     /// changed), so that when the connection resends the submit after a failure, possibly to another
-    /// server, the copy attaches to the job the first send stored instead of making a second job.
+    /// server, the copy attaches to the job the first send stored instead of making a second job, even
+    /// when that job has already finished (the server holds an automatic key until the job is purged).
     /// The answer then says <c>Coalesced = false</c>, as it is this call's own job.
     /// </summary>
     public Task<SubmitJobResponse> SubmitAsync(SubmitJobRequest job, CancellationToken cancellationToken = default) =>

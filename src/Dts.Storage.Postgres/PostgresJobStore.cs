@@ -200,8 +200,10 @@ public sealed partial class PostgresJobStore : IJobStore, ISharedStore
     internal (string Xid, string SynchronousCommit)? LastFlush { get; private set; }
 
     /// <summary>
-    /// Inserts jobs in one statement; a job whose unique key an unfinished job of the same owner and
-    /// function holds is not inserted but coalesced with that job (also a job earlier in the batch).
+    /// Inserts jobs in one statement; a job whose unique key another job of the same owner and
+    /// function holds (an automatic key: in any state; a caller's key: while unfinished, see
+    /// <see cref="UniqueKeys"/>) is not inserted but coalesced with that job (also a job earlier in
+    /// the batch). A job refused for its id alone is an error.
     /// </summary>
     private async Task<JobInsertResult[]> InsertJobsAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<NewJob> jobs, DateTimeOffset now, CancellationToken cancellationToken,
