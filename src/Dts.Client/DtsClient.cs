@@ -59,13 +59,14 @@ public sealed class DtsClient : IDisposable, IAsyncDisposable
     public int MaxConcurrency => _connection.Options.MaxConcurrency;
 
     /// <summary>The start of the unique key the SDK gives a job submitted without one; see <see cref="SubmitAsync(SubmitJobRequest, CancellationToken)"/>.</summary>
-    public const string AutoUniqueKeyPrefix = "dts-auto:";
+    public const string AutoUniqueKeyPrefix = UniqueKeys.AutomaticPrefix;
 
     /// <summary>
     /// Submits one job. A job without a <see cref="SubmitJobRequest.UniqueKey"/> is sent with a fresh
     /// random one (<see cref="AutoUniqueKeyPrefix"/> and 32 hex digits, time first; the caller's object is not
     /// changed), so that when the connection resends the submit after a failure, possibly to another
-    /// server, the copy attaches to the job the first send stored instead of making a second job.
+    /// server, the copy attaches to the job the first send stored instead of making a second job, even
+    /// when that job has already finished (the server holds an automatic key until the job is purged).
     /// The answer then says <c>Coalesced = false</c>, as it is this call's own job.
     /// </summary>
     public Task<SubmitJobResponse> SubmitAsync(SubmitJobRequest job, CancellationToken cancellationToken = default) =>

@@ -229,11 +229,14 @@ public sealed partial class PostgresJobStore
             }
             if (job.State is not (JobState.Dead or JobState.AwaitingRetry or JobState.Cancelled))
                 return new JobRetryResult(JobRetryStatus.NotRetryable, job);
-            if (job.UniqueKey is { } key && job.State != JobState.AwaitingRetry)
+            // An automatic key is held by this very row in every state (jobs_auto_key), so no other job can
+            // hold it and re-queueing cannot clash. A caller's key was given up when the job ended.
+            if (job.UniqueKey is { } key && !UniqueKeys.IsAutomatic(key) && job.State != JobState.AwaitingRetry)
             {
                 // Another unfinished job holding the same unique key would make two of them; refuse rather than break the key.
                 await using var taken = Cmd(c, t,
-                    $"SELECT 1 FROM {{s}}.jobs WHERE owner = @owner AND function = @function AND unique_key = @key AND {Pg.UnfinishedStates}");
+                    "SELECT 1 FROM {s}.jobs j WHERE j.owner = @owner AND j.function = @function AND j.unique_key = @key AND " +
+                    $"{CallersKey} AND j.{Pg.UnfinishedStates}");
                 taken.P("owner", job.Owner).P("function", job.Function).P("key", key);
                 if (await taken.ExecuteScalarAsync(cancellationToken) is not null) return new JobRetryResult(JobRetryStatus.UniqueKeyTaken, job);
             }

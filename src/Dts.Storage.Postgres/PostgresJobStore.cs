@@ -150,12 +150,29 @@ public sealed partial class PostgresJobStore : IJobStore, ISharedStore
         "args_json, kwargs_json, rank, unique_key, tags_json, run_at, max_attempts, timeout_ms, retention_ms, ord) " +
         // In input order, so that of two jobs of one batch with the same unique key the first is inserted.
         "ORDER BY ord " +
-        "ON CONFLICT (owner, function, unique_key) WHERE unique_key IS NOT NULL AND " + Pg.UnfinishedStates + " DO NOTHING " +
+        // Target-less: a clash with either unique-key index (jobs_unique_key for callers' keys,
+        // jobs_auto_key for automatic ones, 0002_automatic_unique_keys.sql) stores nothing, and so
+        // does a clash of ids, which InsertJobsAsync then tells apart and refuses.
+        "ON CONFLICT DO NOTHING " +
         "RETURNING id";
 
-    private const string FindUniqueSql =
-        "SELECT k.ord, j.id, j.state FROM unnest(@owners::text[], @functions::text[], @keys::text[]) WITH ORDINALITY AS k(owner, function, key, ord) " +
-        "JOIN {s}.jobs j ON j.owner = k.owner AND j.function = k.function AND j.unique_key = k.key AND j." + Pg.UnfinishedStates;
+    /// <summary>The term that puts a row in jobs_auto_key; queries that want that index repeat it.</summary>
+    internal const string AutomaticKey = "substr(j.unique_key, 1, 9) = 'dts-auto:'";
+    /// <summary>The term that, with the states, puts a row in jobs_unique_key.</summary>
+    internal const string CallersKey = "j.unique_key IS NOT NULL AND substr(j.unique_key, 1, 9) <> 'dts-auto:'";
+
+    /// <summary>
+    /// For each looked-up key, the job that holds it: an automatic key's job in any state, a caller's
+    /// key's unfinished job. The two arms are disjoint (a key is one kind or the other); each can use
+    /// its own partial index.
+    /// </summary>
+    internal const string FindUniqueSql =
+        "WITH k AS (SELECT * FROM unnest(@owners::text[], @functions::text[], @keys::text[]) WITH ORDINALITY AS k(owner, function, key, ord)) " +
+        "SELECT k.ord, j.id, j.state FROM k JOIN {s}.jobs j ON j.owner = k.owner AND j.function = k.function AND j.unique_key = k.key " +
+        "AND " + AutomaticKey + " " +
+        "UNION ALL " +
+        "SELECT k.ord, j.id, j.state FROM k JOIN {s}.jobs j ON j.owner = k.owner AND j.function = k.function AND j.unique_key = k.key " +
+        "AND " + CallersKey + " AND j." + Pg.UnfinishedStates;
 
     public Task<IReadOnlyList<JobInsertResult>> JobInsertManyAsync(JobInsertManyParams p, CancellationToken cancellationToken) =>
         TxAsync<IReadOnlyList<JobInsertResult>>(
@@ -183,8 +200,10 @@ public sealed partial class PostgresJobStore : IJobStore, ISharedStore
     internal (string Xid, string SynchronousCommit)? LastFlush { get; private set; }
 
     /// <summary>
-    /// Inserts jobs in one statement; a job whose unique key an unfinished job of the same owner and
-    /// function holds is not inserted but coalesced with that job (also a job earlier in the batch).
+    /// Inserts jobs in one statement; a job whose unique key another job of the same owner and
+    /// function holds (an automatic key: in any state; a caller's key: while unfinished, see
+    /// <see cref="UniqueKeys"/>) is not inserted but coalesced with that job (also a job earlier in
+    /// the batch). A job refused for its id alone is an error.
     /// </summary>
     private async Task<JobInsertResult[]> InsertJobsAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<NewJob> jobs, DateTimeOffset now, CancellationToken cancellationToken,
@@ -225,7 +244,7 @@ public sealed partial class PostgresJobStore : IJobStore, ISharedStore
             {
                 var i = pending[k];
                 if (inserted.Contains(batch[k].Id)) results[i] = new JobInsertResult(batch[k].Id, states[k], false, batch[k].Function);
-                else if (batch[k].UniqueKey is null) throw new InvalidOperationException($"Job {batch[k].Id} was not inserted.");
+                else if (batch[k].UniqueKey is null) throw IdTaken(batch[k].Id);
                 else coalesce.Add(i);
             }
             pending = [];
@@ -243,9 +262,20 @@ public sealed partial class PostgresJobStore : IJobStore, ISharedStore
                 }
             }
             pending = [.. coalesce.Where(i => results[i] is null)];
+            if (pending.Count == 0) break;
+            // Refused, yet no job holds its key: either its id is taken (the insert's ON CONFLICT
+            // covers ids too) or the holder finished in between (another server) and it is tried again.
+            await using (var ids = Cmd(connection, transaction, "SELECT id FROM {s}.jobs WHERE id = ANY(@ids)"))
+            {
+                ids.P("ids", pending.Select(i => jobs[i].Id).ToArray());
+                if (await ids.ExecuteScalarAsync(cancellationToken) is string taken) throw IdTaken(taken);
+            }
         }
         return results;
     }
+
+    private static InvalidOperationException IdTaken(string id) =>
+        new($"Job '{id}' was not stored: a job with that id exists already.");
 
     public Task<JobRecord?> JobGetAsync(JobGetParams p, CancellationToken cancellationToken) =>
         ReadAsync(async c =>

@@ -8,8 +8,6 @@ namespace Dts.Storage.Sqlite;
 // administers pays nothing for them.
 internal sealed partial class WriterSession
 {
-    private const string UnfinishedStates = ReaderSession.UnfinishedStates;
-
     private SqliteCommand? _isDraining, _isPaused, _userUpdate, _userSetSecret, _userDeleteCancel, _userDeleteRequest,
         _userDeleteWorkers, _userDelete, _workerDrain, _retryLookup, _retryUniqueTaken, _retryQueue, _purgeDelete, _queueSet;
 
@@ -120,12 +118,12 @@ internal sealed partial class WriterSession
         }
         if (job.State is not (JobState.Dead or JobState.AwaitingRetry or JobState.Cancelled))
             return new JobRetryResult(JobRetryStatus.NotRetryable, job);
-        if (job.UniqueKey is { } key && job.State != JobState.AwaitingRetry)
+        // An automatic key is held by this very row in every state (jobs_auto_key), so no other job can
+        // hold it and re-queueing cannot clash. A caller's key was given up when the job ended.
+        if (job.UniqueKey is { } key && !UniqueKeys.IsAutomatic(key) && job.State != JobState.AwaitingRetry)
         {
             // Another unfinished job holding the same unique key would make two of them; refuse rather than break the key.
-            _retryUniqueTaken ??= Sql.Command(_connection,
-                $"SELECT 1 FROM jobs WHERE owner = $owner AND function = $function AND unique_key = $key AND {UnfinishedStates}",
-                "$owner", "$function", "$key");
+            _retryUniqueTaken ??= Sql.Command(_connection, FindUniqueSql, "$owner", "$function", "$key");
             _retryUniqueTaken.Parameters[0].Value = job.Owner;
             _retryUniqueTaken.Parameters[1].Value = job.Function;
             _retryUniqueTaken.Parameters[2].Value = key;

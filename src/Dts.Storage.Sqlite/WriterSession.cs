@@ -15,8 +15,18 @@ internal sealed partial class WriterSession : IDisposable
     private const string LeaseTokenFunction = "dts_lease_token";
     private const string CoalescingStates = "state IN ('queued', 'scheduled', 'running', 'awaiting_retry')";
 
+    /// <summary>The term that puts a row in jobs_auto_key (0007_automatic_unique_keys.sql); queries repeat it verbatim.</summary>
+    internal const string AutomaticKey = "substr(unique_key, 1, 9) = 'dts-auto:'";
+    /// <summary>The term that, with the states, puts a row in jobs_unique_key.</summary>
+    internal const string CallersKey = "substr(unique_key, 1, 9) <> 'dts-auto:'";
+
+    /// <summary>An unfinished job holding a caller's key (through jobs_unique_key).</summary>
     internal const string FindUniqueSql =
-        $"SELECT id, state FROM jobs WHERE owner = $owner AND function = $function AND unique_key = $key AND unique_key IS NOT NULL AND {CoalescingStates}";
+        "SELECT id, state FROM jobs WHERE owner = $owner AND function = $function AND unique_key = $key AND unique_key IS NOT NULL " +
+        $"AND {CallersKey} AND {CoalescingStates}";
+    /// <summary>The job, in any state, holding an automatic key (through jobs_auto_key).</summary>
+    internal const string FindAutoUniqueSql =
+        $"SELECT id, state FROM jobs WHERE owner = $owner AND function = $function AND unique_key = $key AND {AutomaticKey}";
     // One function per query so that SQLite walks jobs_ready in order instead of sorting the queue.
     internal const string LeaseCandidatesSql =
         "SELECT rank, seq FROM jobs WHERE function = $function AND state = 'queued' ORDER BY rank, seq LIMIT $max";
@@ -33,7 +43,7 @@ internal sealed partial class WriterSession : IDisposable
 
     private readonly SqliteConnection _connection;
     private readonly SqliteCommand _begin, _commit, _rollback, _savepoint, _release, _rollbackTo;
-    private readonly SqliteCommand _findUnique, _insertJob, _leaseCandidates, _leaseMany, _succeedHeld;
+    private readonly SqliteCommand _findUnique, _findAutoUnique, _insertJob, _leaseCandidates, _leaseMany, _succeedHeld;
     private readonly SqliteCommand _reportLookup, _progress, _succeed, _retry, _finishFailed;
     private readonly SqliteCommand _ack, _cancelLookup, _cancelNow, _cancelRequest;
     private readonly SqliteCommand _promote, _nextDue, _expired, _requeue;
@@ -68,11 +78,13 @@ internal sealed partial class WriterSession : IDisposable
         _rollbackTo = Sql.Command(connection, "ROLLBACK TO op");
 
         _findUnique = Sql.Command(connection, FindUniqueSql, "$owner", "$function", "$key");
+        _findAutoUnique = Sql.Command(connection, FindAutoUniqueSql, "$owner", "$function", "$key");
         _insertJob = Sql.Command(connection,
             "INSERT INTO jobs (id, function, owner, state, args_json, kwargs_json, rank, unique_key, tags_json, run_at, " +
             "attempts, max_attempts, timeout_ms, retention_ms, created_at, updated_at) VALUES ($id, $function, $owner, " +
             "$state, $args, $kwargs, $rank, $key, $tags, $run_at, 0, $max_attempts, $timeout, $retention, $now, $now) " +
-            // A clash with an unfinished job's unique key (or an id, never expected) stores nothing; JobInsertMany sorts out which.
+            // A clash with a held unique key (jobs_unique_key or jobs_auto_key) or with an id (never expected)
+            // stores nothing; JobInsertMany sorts out which.
             "ON CONFLICT DO NOTHING",
             "$id", "$function", "$owner", "$state", "$args", "$kwargs", "$rank", "$key", "$tags", "$run_at",
             "$max_attempts", "$timeout", "$retention", "$now");
@@ -239,14 +251,18 @@ internal sealed partial class WriterSession : IDisposable
         return results;
     }
 
-    /// <summary>The unfinished job of the same owner, function and unique key that <paramref name="job"/> attaches to.</summary>
+    /// <summary>
+    /// The job of the same owner, function and unique key that <paramref name="job"/> attaches to: for
+    /// an automatic key the one holding it in any state, for a caller's key the unfinished one.
+    /// </summary>
     private JobInsertResult? FindCoalescing(NewJob job)
     {
         if (job.UniqueKey is not { } key) return null;
-        _findUnique.Parameters[0].Value = job.Owner;
-        _findUnique.Parameters[1].Value = job.Function;
-        _findUnique.Parameters[2].Value = key;
-        using var r = _findUnique.ExecuteReader();
+        var find = UniqueKeys.IsAutomatic(key) ? _findAutoUnique : _findUnique;
+        find.Parameters[0].Value = job.Owner;
+        find.Parameters[1].Value = job.Function;
+        find.Parameters[2].Value = key;
+        using var r = find.ExecuteReader();
         return r.Read() ? new JobInsertResult(r.GetString(0), JobStates.ParseStored(r.GetString(1)), true, job.Function) : null;
     }
 
@@ -618,7 +634,7 @@ internal sealed partial class WriterSession : IDisposable
     {
         foreach (var command in new[]
                  {
-                     _begin, _commit, _rollback, _savepoint, _release, _rollbackTo, _findUnique, _insertJob,
+                     _begin, _commit, _rollback, _savepoint, _release, _rollbackTo, _findUnique, _findAutoUnique, _insertJob,
                      _leaseCandidates, _leaseMany, _succeedHeld, _reportLookup, _progress, _succeed, _retry, _finishFailed, _ack,
                      _cancelLookup, _cancelNow, _cancelRequest, _promote, _nextDue, _expired, _requeue, _userInsert,
                      _workerUpsert, _workerTouch, _extendLeases, _workerRunning, _nonceRecord, _nonceDeleteExpired,

@@ -145,6 +145,55 @@ public sealed class RunAsyncTests
         Assert.Equal(1, await store.JobCountUnfinishedAsync(new JobCountUnfinishedParams("alice"), Ct));
     }
 
+    [Fact]
+    public async Task AnswerLostAfterTheJobFinished_TheResendGetsThatJobsResult_AndTheJobRanOnce()
+    {
+        using var dir = new TempDirectory("dts-runwait");
+        DtsServerOptions Options() => new() { Url = "http://127.0.0.1:0", DataDirectory = dir.Path };
+        await using var store = DtsServer.OpenSqliteStore(Options());
+        await using var a = await DtsServer.StartAsync(Options(), TimeProvider.System, store,
+            logging: b => b.AddSimpleConsole().SetMinimumLevel(LogLevel.Error), ownsStore: false, cancellationToken: Ct);
+        await using var b = await DtsServer.StartAsync(Options(), TimeProvider.System, store,
+            logging: l => l.AddSimpleConsole().SetMinimumLevel(LogLevel.Error), ownsStore: false, cancellationToken: Ct);
+        var secret = await a.CreateUserAsync("alice", [Roles.Client], Ct);
+        var workerSecret = await a.CreateUserAsync("w", [Roles.Worker], Ct);
+        var runs = 0;
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var worker = new DtsWorker(new DtsWorkerOptions { ServerUrl = a.Url.ToString().TrimEnd('/'), UserId = "w", Secret = workerSecret, LeaseWaitSeconds = 1 })
+            .Handle("upper", (job, _) =>
+            {
+                Interlocked.Increment(ref runs);
+                return Task.FromResult(job.Args[0].GetString()!.ToUpperInvariant());
+            });
+        var running = worker.RunAsync(stop.Token);
+        try
+        {
+            // The waiting submit's answer comes after the job has ended; it is lost, and the copy goes to b.
+            var lossy = new LoseFirstAnswer(r => r.Method == HttpMethod.Post && r.RequestUri!.AbsolutePath == ApiRoutes.Jobs);
+            using var client = new DtsClient(new DtsConnection(new DtsConnectionOptions
+            {
+                ServerUrls = [a.Url.ToString().TrimEnd('/'), b.Url.ToString().TrimEnd('/')],
+                UserId = "alice",
+                Secret = secret,
+                FailoverBackoff = TimeSpan.FromMilliseconds(20),
+            }, lossy));
+
+            var view = await client.RunAsync(new SubmitJobRequest { Function = "upper", Args = JsonValues.StringArray(["abc"]) }, TimeSpan.FromSeconds(60), Ct);
+
+            Assert.Equal(1, lossy.Lost);
+            Assert.Equal(JobState.Succeeded, view.State);
+            Assert.Equal("ABC", view.Result!.Value.GetString());
+            Assert.Equal(1, Volatile.Read(ref runs));
+            var all = await store.JobSearchAsync(new JobSearchParams { Owner = "alice", Limit = 10 }, Ct);
+            Assert.Equal([view.Id], all.Jobs.Select(j => j.Id));
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await running;
+        }
+    }
+
     /// <summary>Lets the first matching request reach the server, then loses its answer (a reset after the commit).</summary>
     private sealed class LoseFirstAnswer(Func<HttpRequestMessage, bool> match) : DelegatingHandler(new SocketsHttpHandler())
     {

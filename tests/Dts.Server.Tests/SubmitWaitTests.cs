@@ -98,6 +98,50 @@ public sealed class SubmitWaitTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ResentWithTheSameAutomaticKey_AfterTheJobFinished_AnswersThatJobAndItsResult_AndMakesNoOther()
+    {
+        // As the SDK sends it: the answer to the first send (the job's end) was lost, and the copy comes after the job ended.
+        var body = """{"function":"reverse","args":["hello"],"unique_key":"dts-auto:0000000000000123456789abcdef0123"}""";
+        var worker = RunOneAsync("reverse", "\"olleh\"");
+        var (firstStatus, first, _) = await SubmitWaitingAsync(body, "30");
+        await worker;
+        Assert.Equal(201, firstStatus);
+        Assert.Equal(JobState.Succeeded, first.Job!.State);
+
+        var (status, resent, _) = await SubmitWaitingAsync(body, "30");
+
+        Assert.Equal(200, status);
+        Assert.True(resent.Coalesced);
+        Assert.Equal(first.Id, resent.Id);
+        Assert.Equal(JobState.Succeeded, resent.State);
+        var job = Assert.IsType<JobView>(resent.Job);
+        Assert.Equal(first.Id, job.Id);
+        Assert.Equal(JobState.Succeeded, job.State);
+        Assert.Equal("olleh", job.Result!.Value.GetString());
+        Assert.Equal(1, job.Attempts);
+        var all = await _server.Server.Store.JobSearchAsync(new JobSearchParams { Owner = "alice", Limit = 10 }, Ct);
+        Assert.Equal([first.Id], all.Jobs.Select(j => j.Id));
+    }
+
+    [Fact]
+    public async Task ResentWithTheSameCallersKey_AfterTheJobFinished_MakesANewJob()
+    {
+        var body = """{"function":"reverse","args":["hello"],"unique_key":"greeting"}""";
+        var worker = RunOneAsync("reverse", "\"olleh\"");
+        var (_, first, _) = await SubmitWaitingAsync(body, "30");
+        await worker;
+        Assert.Equal(JobState.Succeeded, first.Job!.State);
+
+        var (status, again, _) = await SubmitWaitingAsync(body, "0");
+
+        Assert.Equal(201, status);
+        Assert.False(again.Coalesced);
+        Assert.NotEqual(first.Id, again.Id);
+        Assert.Equal(JobState.Queued, again.State);
+        Assert.Equal(1, await UnfinishedAsync());
+    }
+
+    [Fact]
     public async Task ScheduledJob_ComesBackNotFinished()
     {
         var (status, answer, _) = await SubmitWaitingAsync("""{"function":"someday","delay_seconds":3600}""", "0.3");

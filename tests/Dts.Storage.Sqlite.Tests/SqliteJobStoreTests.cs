@@ -197,6 +197,7 @@ public sealed class SqliteJobStoreTests : SqliteStoreTest
     [Theory]
     [InlineData(nameof(WriterSession.LeaseCandidatesSql), "jobs_ready")]
     [InlineData(nameof(WriterSession.FindUniqueSql), "jobs_unique_key")]
+    [InlineData(nameof(WriterSession.FindAutoUniqueSql), "jobs_auto_key")]
     [InlineData(nameof(WriterSession.PromoteSql), "jobs_due")]
     [InlineData(nameof(WriterSession.NextDueSql), "jobs_due")]
     [InlineData(nameof(WriterSession.ExpiredSql), "jobs_lease_expiry")]
@@ -208,6 +209,7 @@ public sealed class SqliteJobStoreTests : SqliteStoreTest
         {
             nameof(WriterSession.LeaseCandidatesSql) => WriterSession.LeaseCandidatesSql,
             nameof(WriterSession.FindUniqueSql) => WriterSession.FindUniqueSql,
+            nameof(WriterSession.FindAutoUniqueSql) => WriterSession.FindAutoUniqueSql,
             nameof(WriterSession.PromoteSql) => WriterSession.PromoteSql,
             nameof(WriterSession.NextDueSql) => WriterSession.NextDueSql,
             nameof(WriterSession.ExpiredSql) => WriterSession.ExpiredSql,
@@ -215,7 +217,7 @@ public sealed class SqliteJobStoreTests : SqliteStoreTest
             _ => ReaderSession.ResultsGetSql,
         };
         // Some rows in several states, so that the plan is not chosen for an empty table.
-        var jobs = Enumerable.Range(0, 200).Select(i => NewJob($"f{i % 5}") with { UniqueKey = $"k{i}" }).ToList();
+        var jobs = Enumerable.Range(0, 200).Select(i => NewJob($"f{i % 5}") with { UniqueKey = i % 2 == 0 ? $"k{i}" : $"dts-auto:{i:x32}" }).ToList();
         await _store.JobInsertManyAsync(new JobInsertManyParams(jobs, T0), Ct);
         await _store.JobLeaseAsync(new JobLeaseParams("w", ["f0", "f1"], 50, T0, TimeSpan.FromMinutes(1)), Ct);
 

@@ -13,6 +13,13 @@ public partial interface IJobStore : IAsyncDisposable
     /// <summary>Creates or upgrades the schema. Safe to call on every start.</summary>
     Task MigrateAsync(CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Stores new jobs, in order. A job whose owner, function and unique key match a job that holds
+    /// the key is not stored: its result names that job, coalesced, and that job is left as it is.
+    /// An automatic key (<see cref="Contracts.UniqueKeys"/>) is held by its job in every state until
+    /// the job is deleted; any other key only while its job is unfinished. A job whose id is taken is
+    /// an error (<see cref="InvalidOperationException"/>).
+    /// </summary>
     Task<IReadOnlyList<JobInsertResult>> JobInsertManyAsync(JobInsertManyParams p, CancellationToken cancellationToken);
 
     /// <summary>

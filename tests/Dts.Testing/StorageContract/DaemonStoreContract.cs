@@ -95,4 +95,24 @@ public abstract class DaemonStoreContract : FreshStoreTest
         await _store.JobResultsAckAsync(new JobResultsAckParams("alice", [jobs[^1].Id]), Ct);
         Assert.Equal(1, await _store.JobPorterPurgeAsync(new JobPorterPurgeParams(T0 + grace + TimeSpan.FromSeconds(1), grace, 2), Ct));
     }
+
+    [Fact]
+    public async Task PorterPurge_FreesTheAutomaticKeyOfThePurgedJob_AndOnlyThen()
+    {
+        var key = UniqueKeys.AutomaticPrefix + "00000000000000000000000000000abc";
+        var first = Job(key: key, retention: TimeSpan.FromSeconds(60));
+        await _store.JobInsertManyAsync(new JobInsertManyParams([first], T0), Ct);
+        var leased = await LeaseAsync("w1", T0);
+        await _store.JobReportManyAsync(new JobReportManyParams(
+            [new JobReportItem { JobId = leased.Id, LeaseToken = leased.LeaseToken!, Kind = JobReportKind.Succeed, ResultJson = "1" }], T0, RetryPolicy.Default), Ct);
+
+        // Finished, within its retention: a resend attaches to it.
+        var early = await _store.JobInsertManyAsync(new JobInsertManyParams([Job(key: key)], T0 + TimeSpan.FromSeconds(30)), Ct);
+        Assert.Equal(new JobInsertResult(first.Id, JobState.Succeeded, true, "f"), early.Single());
+
+        Assert.Equal(1, await _store.JobPorterPurgeAsync(new JobPorterPurgeParams(T0 + TimeSpan.FromSeconds(61), TimeSpan.FromHours(1), 10), Ct));
+        var late = Job(key: key);
+        var result = await _store.JobInsertManyAsync(new JobInsertManyParams([late], T0 + TimeSpan.FromSeconds(62)), Ct);
+        Assert.Equal(new JobInsertResult(late.Id, JobState.Queued, false, "f"), result.Single());
+    }
 }

@@ -256,6 +256,43 @@ public abstract class JobStoreAdminContract : JobStoreContract
         Assert.Equal(JobState.Cancelled, (await GetAsync(first.Id)).State);
     }
 
+    [Theory]
+    [InlineData(JobState.Dead)]
+    [InlineData(JobState.Cancelled)]
+    public async Task Retry_JobWithAnAutomaticKey_IsQueuedAndKeepsHoldingItsKey(JobState end)
+    {
+        var key = AutoKey();
+        var job = NewJob(uniqueKey: key);
+        await InsertAsync(job);
+        await EndAsync(end, job.Id);
+        // A resend while it is finished attaches to it ...
+        Assert.Equal(new JobInsertResult(job.Id, end, true, "resize"), await InsertAsync(NewJob(uniqueKey: key)));
+
+        var result = await Store.JobRetryAsync(new JobRetryParams(job.Id, T0.AddMinutes(1)), Ct);
+        Assert.Equal(JobRetryStatus.Retried, result.Status);
+        Assert.Equal(key, result.Job!.UniqueKey);
+        Assert.Equal(JobState.Queued, (await GetAsync(job.Id)).State);
+
+        // ... and so does one after the re-queue, and after the job's second end.
+        Assert.Equal(new JobInsertResult(job.Id, JobState.Queued, true, "resize"), await InsertAsync(NewJob(uniqueKey: key)));
+        await ReportAsync(Succeed(await LeaseOneAsync(now: T0.AddMinutes(1))));
+        Assert.Equal(new JobInsertResult(job.Id, JobState.Succeeded, true, "resize"), await InsertAsync(NewJob(uniqueKey: key)));
+    }
+
+    [Fact]
+    public async Task Purge_FreesAnAutomaticKey()
+    {
+        var key = AutoKey();
+        var job = NewJob(uniqueKey: key);
+        await InsertAsync(job);
+        await EndAsync(JobState.Cancelled, job.Id);
+        Assert.True((await InsertAsync(NewJob(uniqueKey: key))).Coalesced);
+
+        Assert.Equal(1, await Store.JobPurgeAsync(new JobPurgeParams([JobState.Cancelled], null, null, null), Ct));
+        var again = NewJob(uniqueKey: key);
+        Assert.Equal(new JobInsertResult(again.Id, JobState.Queued, false, "resize"), await InsertAsync(again));
+    }
+
     [Fact]
     public async Task Purge_DeletesOnlyMatchingFinishedJobs_InSmallBatches()
     {

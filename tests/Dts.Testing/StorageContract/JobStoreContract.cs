@@ -365,6 +365,160 @@ public abstract class JobStoreContract : IAsyncLifetime
         Assert.Null(await Store.JobGetAsync(new JobGetParams(second.Id), Ct));
     }
 
+    // ---- automatic unique keys: held in every state until the row is purged ----
+
+    /// <summary>An automatic key as the client SDK makes it.</summary>
+    protected static string AutoKey() => UniqueKeys.AutomaticPrefix + Guid.NewGuid().ToString("N");
+
+    /// <summary>Ends the only queued <c>resize</c> job the given way.</summary>
+    protected async Task EndAsync(JobState end, string id)
+    {
+        switch (end)
+        {
+            case JobState.Succeeded:
+                await ReportAsync(Succeed(await LeaseOneAsync()));
+                break;
+            case JobState.Dead:
+                await ReportAsync(Fail(await LeaseOneAsync(), retry: false));
+                break;
+            case JobState.Cancelled:
+                await Store.JobCancelAsync(new JobCancelParams(id, null, T0), Ct);
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(end), end, "Not an end.");
+        }
+        Assert.Equal(end, (await GetAsync(id)).State);
+    }
+
+    [Theory]
+    [InlineData(JobState.Succeeded)]
+    [InlineData(JobState.Dead)]
+    [InlineData(JobState.Cancelled)]
+    public async Task AutoKey_AfterTheFirstFinished_AttachesToItAndChangesNothing(JobState end)
+    {
+        var key = AutoKey();
+        var first = NewJob(uniqueKey: key);
+        await InsertAsync(first);
+        await EndAsync(end, first.Id);
+        var before = await GetAsync(first.Id);
+
+        var resend = NewJob(uniqueKey: key);
+        var result = await InsertAsync(resend, T0.AddMinutes(5));
+
+        Assert.Equal(new JobInsertResult(first.Id, end, true, "resize"), result);
+        Assert.Null(await Store.JobGetAsync(new JobGetParams(resend.Id), Ct));
+        Assert.Equal(before, await GetAsync(first.Id));
+        Assert.Empty(await LeaseAsync(["resize"], 10, now: T0.AddMinutes(5)));
+    }
+
+    [Fact]
+    public async Task AutoKey_WhileUnfinished_AttachesAsAnyKeyDoes()
+    {
+        var key = AutoKey();
+        var first = NewJob(uniqueKey: key);
+        await InsertAsync(first);
+        Assert.Equal(new JobInsertResult(first.Id, JobState.Queued, true, "resize"), await InsertAsync(NewJob(uniqueKey: key)));
+        await LeaseOneAsync();
+        Assert.Equal(new JobInsertResult(first.Id, JobState.Running, true, "resize"), await InsertAsync(NewJob(uniqueKey: key)));
+    }
+
+    [Theory]
+    [InlineData(JobState.Succeeded)]
+    [InlineData(JobState.Dead)]
+    [InlineData(JobState.Cancelled)]
+    public async Task CallersKey_AfterTheFirstFinished_MakesANewJob(JobState end)
+    {
+        var first = NewJob(uniqueKey: "report-7");
+        await InsertAsync(first);
+        await EndAsync(end, first.Id);
+
+        var again = NewJob(uniqueKey: "report-7");
+        Assert.Equal(new JobInsertResult(again.Id, JobState.Queued, false, "resize"), await InsertAsync(again));
+        Assert.Equal(end, (await GetAsync(first.Id)).State);
+    }
+
+    [Theory]
+    // Only the exact, case-sensitive prefix makes a key automatic.
+    [InlineData("DTS-AUTO:0123456789abcdef")]
+    [InlineData("dts-auto0123456789abcdef")]
+    [InlineData("xdts-auto:0123456789abcdef")]
+    [InlineData("dts-auto")]
+    public async Task KeyLikeButNotAutomatic_IsFreeAgainAfterFinish(string key)
+    {
+        var first = NewJob(uniqueKey: key);
+        await InsertAsync(first);
+        Assert.True((await InsertAsync(NewJob(uniqueKey: key))).Coalesced);
+        await EndAsync(JobState.Succeeded, first.Id);
+
+        var again = NewJob(uniqueKey: key);
+        Assert.False((await InsertAsync(again)).Coalesced);
+        Assert.Equal(JobState.Queued, (await GetAsync(again.Id)).State);
+    }
+
+    [Fact]
+    public async Task AutoKey_TwiceInOneBatch_MakesOneJob()
+    {
+        var key = AutoKey();
+        var first = NewJob(uniqueKey: key);
+        var second = NewJob(uniqueKey: key);
+
+        var results = await Store.JobInsertManyAsync(new JobInsertManyParams([first, second], T0), Ct);
+
+        Assert.Equal(new JobInsertResult(first.Id, JobState.Queued, false, "resize"), results[0]);
+        Assert.Equal(new JobInsertResult(first.Id, JobState.Queued, true, "resize"), results[1]);
+        Assert.Null(await Store.JobGetAsync(new JobGetParams(second.Id), Ct));
+        Assert.Single(await LeaseAsync(["resize"], 10));
+    }
+
+    [Fact]
+    public async Task AutoKey_InABatchBesideNewJobs_AttachesToTheFinishedJob()
+    {
+        var key = AutoKey();
+        var first = NewJob(uniqueKey: key);
+        await InsertAsync(first);
+        await EndAsync(JobState.Succeeded, first.Id);
+
+        var fresh = NewJob(uniqueKey: AutoKey());
+        var resend = NewJob(uniqueKey: key);
+        var plain = NewJob();
+        var results = await Store.JobInsertManyAsync(new JobInsertManyParams([fresh, resend, plain], T0), Ct);
+
+        Assert.Equal(new JobInsertResult(fresh.Id, JobState.Queued, false, "resize"), results[0]);
+        Assert.Equal(new JobInsertResult(first.Id, JobState.Succeeded, true, "resize"), results[1]);
+        Assert.Equal(new JobInsertResult(plain.Id, JobState.Queued, false, "resize"), results[2]);
+        Assert.Null(await Store.JobGetAsync(new JobGetParams(resend.Id), Ct));
+    }
+
+    [Fact]
+    public async Task AutoKey_OtherOwnerOrFunction_MakesItsOwnJob_EvenAfterTheFirstFinished()
+    {
+        var key = AutoKey();
+        var mine = NewJob(owner: "alice", uniqueKey: key);
+        await InsertAsync(mine);
+        await EndAsync(JobState.Succeeded, mine.Id);
+
+        var theirs = NewJob(owner: "bob", uniqueKey: key);
+        Assert.Equal(new JobInsertResult(theirs.Id, JobState.Queued, false, "resize"), await InsertAsync(theirs));
+        var other = NewJob(function: "mail", uniqueKey: key);
+        Assert.Equal(new JobInsertResult(other.Id, JobState.Queued, false, "mail"), await InsertAsync(other));
+        Assert.Equal(JobState.Succeeded, (await GetAsync(mine.Id)).State);
+    }
+
+    [Fact]
+    public async Task Insert_IdTaken_IsRefusedWhateverTheKey_AndStoresNothing()
+    {
+        var first = NewJob();
+        await InsertAsync(first);
+        foreach (var key in new[] { null, "callers", AutoKey() })
+        {
+            var clash = NewJob(function: "mail", uniqueKey: key) with { Id = first.Id };
+            var e = await Assert.ThrowsAsync<InvalidOperationException>(() => InsertAsync(clash));
+            Assert.Contains("exists already", e.Message, StringComparison.Ordinal);
+        }
+        Assert.Equal("resize", (await GetAsync(first.Id)).Function);
+        Assert.Empty(await LeaseAsync(["mail"], 10));
+    }
+
     // ---- scheduling ----
 
     [Fact]
