@@ -84,7 +84,7 @@ public sealed class DtsServer : IAsyncDisposable
                 clusterClock = new Cluster.ClusterClock(time) { Offset = await sharedStore.MeasureClockOffsetAsync(cancellationToken) };
                 time = clusterClock;
             }
-            var builder = WebApplication.CreateSlimBuilder();
+            var builder = CreateHostBuilder();
             builder.WebHost.UseUrls(options.Url);
             // The slim builder leaves out HTTPS; without this an https:// URL would not bind.
             if (certificate is not null) builder.WebHost.UseKestrelHttpsConfiguration();
@@ -201,6 +201,25 @@ public sealed class DtsServer : IAsyncDisposable
     }
 
     /// <summary>The HTTPS certificate of the options, or null for plain HTTP; refuses mismatched options with a clear message.</summary>
+    /// <summary>
+    /// The web host, configured by the server's own options only. It reads no configuration file and
+    /// watches none: left to its defaults, the slim builder loads an optional appsettings.json from the
+    /// current directory and, to notice the file appearing, watches that directory and everything
+    /// below it. With the data directory below it (a server started in its user's home, or a bench
+    /// started in the temporary directory), every write to the SQLite WAL became a file-system event
+    /// for the server to take in: on a foreground job's path about 5% of the server's allocations,
+    /// and about a tenth of its round trip (docs/performance.md). A stray appsettings.json in the
+    /// current directory could also have changed Kestrel's endpoints or limits behind the options.
+    /// </summary>
+    internal static WebApplicationBuilder CreateHostBuilder() =>
+        WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            // The documented host setting that turns off reload-on-change (and with it the watcher).
+            Args = ["--hostBuilder:reloadConfigOnChange=false"],
+            // Not the current directory: an appsettings.json there is not Dts's configuration.
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+
     private static X509Certificate2? LoadCertificate(DtsServerOptions options)
     {
         var https = options.Url.StartsWith("https://", StringComparison.OrdinalIgnoreCase);

@@ -78,6 +78,37 @@ public sealed class BadInputTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Body_Chunked_IsReadWhole_AndOverTheLimit_Is413()
+    {
+        using var ok = await _client.PostAsync(ApiRoutes.Jobs, """{"function":"f","args":["chunked"]}""", new SignedHttp.Tweak { Chunked = true });
+        Assert.Equal(201, (int)ok.StatusCode);
+        Assert.Null(ok.RequestMessage!.Content!.Headers.ContentLength);
+        var workerId = await Flow.RegisterAsync(_worker, "f");
+        var leased = Assert.Single(await Flow.LeaseAsync(_worker, workerId));
+        Assert.Equal("chunked", leased.Args[0].GetString());
+
+        var big = new string('x', 5000);
+        using var tooBig = await _client.PostAsync(ApiRoutes.Jobs, $$"""{"function":"f","args":["{{big}}"]}""", new SignedHttp.Tweak { Chunked = true });
+        await ResponseAssert.ProblemAsync(tooBig, ErrorCodes.PayloadTooLarge);
+        Assert.Empty(await Flow.LeaseAsync(_worker, workerId));
+    }
+
+    [Fact]
+    public async Task Body_ExactlyAtTheLimit_IsAccepted_AndOneByteOver_Is413()
+    {
+        // MaxBodyBytes is 4096 here; the padding makes the body exactly that long.
+        var frame = """{"function":"f","args":[""]}""";
+        var atLimit = frame.Replace("[\"\"]", $"[\"{new string('y', 4096 - frame.Length)}\"]", StringComparison.Ordinal);
+        Assert.Equal(4096, atLimit.Length);
+        using var ok = await _client.PostAsync(ApiRoutes.Jobs, atLimit);
+        Assert.Equal(201, (int)ok.StatusCode);
+        var over = atLimit.Replace("[\"y", "[\"yy", StringComparison.Ordinal);
+        await PostProblemAsync(ApiRoutes.Jobs, over, ErrorCodes.PayloadTooLarge);
+        var workerId = await Flow.RegisterAsync(_worker, "f");
+        Assert.Single(await Flow.LeaseAsync(_worker, workerId));
+    }
+
+    [Fact]
     public async Task Body_NotJsonContentType_Is415()
     {
         using var r = await _client.PostAsync(ApiRoutes.Jobs, """{"function":"f"}""", new SignedHttp.Tweak { ContentType = "text/plain" });

@@ -27,6 +27,8 @@ public sealed class SignedHttp(Uri baseUrl, string user, string secret, TimeProv
         public string? SignedBody { get; init; }
         public string ContentType { get; init; } = "application/json";
         public bool OmitSignature { get; init; }
+        /// <summary>Send the body chunked, without a Content-Length.</summary>
+        public bool Chunked { get; init; }
     }
 
     public async Task<HttpResponseMessage> SendAsync(HttpMethod method, string pathAndQuery, string? body = null, Tweak? tweak = null)
@@ -38,6 +40,11 @@ public sealed class SignedHttp(Uri baseUrl, string user, string secret, TimeProv
         {
             request.Content = new ByteArrayContent(bytes);
             request.Content.Headers.ContentType = MediaTypeHeaderValue.Parse(tweak.ContentType);
+            if (tweak.Chunked)
+            {
+                request.Headers.TransferEncodingChunked = true;
+                request.Content.Headers.ContentLength = null;
+            }
         }
         var uri = new Uri(_http.BaseAddress!, pathAndQuery);
         var ts = (tweak.Timestamp ?? time.GetUtcNow().ToUnixTimeSeconds()).ToString(System.Globalization.CultureInfo.InvariantCulture);

@@ -11,17 +11,34 @@ namespace Dts.Server.Http;
 public static class RequestBody
 {
     /// <summary>Reads the whole body, refusing it with 413 as soon as it passes <paramref name="limit"/>.</summary>
+    /// <remarks>
+    /// With a Content-Length (every SDK request) the body is read straight into an array of exactly
+    /// that size: no growing buffer and no copy, which matter because every signed request goes
+    /// through here. Kestrel never hands out more than the declared length, and a body that ends
+    /// early fails inside Kestrel's read. Without one (chunked), it grows a buffer as it reads.
+    /// </remarks>
     public static async Task<byte[]> ReadAsync(HttpRequest request, long limit, CancellationToken cancellationToken)
     {
-        if (request.ContentLength is { } declared && declared > limit)
-            throw new DtsException(ErrorCodes.PayloadTooLarge, $"The body has {declared} bytes; this endpoint accepts at most {limit}.");
-        if (request.ContentLength == 0) return [];
+        if (request.ContentLength is { } declared)
+        {
+            if (declared > limit)
+                throw new DtsException(ErrorCodes.PayloadTooLarge, $"The body has {declared} bytes; this endpoint accepts at most {limit}.");
+            if (declared == 0) return [];
+            var body = new byte[declared];
+            var filled = 0;
+            while (filled < body.Length)
+            {
+                var read = await request.Body.ReadAsync(body.AsMemory(filled), cancellationToken);
+                if (read == 0) return body[..filled];
+                filled += read;
+            }
+            return body;
+        }
 
-        var buffer = new ArrayBufferWriter<byte>((int)Math.Min(request.ContentLength ?? 4096, limit) + 1);
+        var buffer = new ArrayBufferWriter<byte>(4096);
         while (true)
         {
-            var span = buffer.GetMemory(8192);
-            var read = await request.Body.ReadAsync(span, cancellationToken);
+            var read = await request.Body.ReadAsync(buffer.GetMemory(), cancellationToken);
             if (read == 0) break;
             buffer.Advance(read);
             if (buffer.WrittenCount > limit)
