@@ -69,8 +69,10 @@ public sealed partial class SqliteJobStore : IJobStore
     public long CommitCount => Interlocked.Read(ref _commitCount);
 
     /// <summary>
-    /// Commits that ran at <see cref="SqliteSynchronous.Full"/>, so were fsynced before their callers
-    /// were answered: those holding at least one durable write. Never counts when the store is
+    /// Commits that ran at <see cref="SqliteSynchronous.Full"/>: those holding at least one durable
+    /// write, fsynced before their callers were answered. A Full commit that changed no page (a
+    /// promotion that found nothing due, say) writes no WAL frame and so no fsync, but is counted
+    /// too: this counts flush levels chosen, not fsyncs done. Never counts when the store is
     /// configured with a weaker <see cref="SqliteStoreOptions.Synchronous"/>.
     /// </summary>
     public long SyncedCommitCount => Interlocked.Read(ref _syncedCommitCount);
