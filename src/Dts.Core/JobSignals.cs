@@ -62,15 +62,12 @@ public sealed class JobSignals
         return waiter;
     }
 
-    /// <summary>One job of <paramref name="function"/> became ready: wakes its oldest waiter.</summary>
-    public void JobsReady(string function) => JobsReady(function, 1);
-
     /// <summary>
-    /// <paramref name="count"/> jobs of <paramref name="function"/> became ready: wakes up to that
-    /// many of its waiters, oldest first (<see cref="All"/> wakes all). Readiness with no waiter is
-    /// dropped: a new lease request looks in the store before it waits.
+    /// <paramref name="count"/> jobs of <paramref name="function"/> became ready (one by default):
+    /// wakes up to that many of its waiters, oldest first (<see cref="All"/> wakes all). Readiness
+    /// with no waiter is dropped: a new lease request looks in the store before it waits.
     /// </summary>
-    public void JobsReady(string function, int count)
+    public void JobsReady(string function, int count = 1)
     {
         if (count <= 0) return;
         Wake(function, count);
@@ -134,26 +131,21 @@ public sealed class JobSignals
     public Task ResultsTicket(string owner) => Get(_results, owner).Ticket;
 
     /// <summary>
-    /// Jobs of <paramref name="owner"/> ended, which ones not known here: wakes the owner's results
-    /// waiters and every waiter for one of its jobs' end.
+    /// Jobs of <paramref name="owner"/> ended: wakes the owner's results waiters and the waiters for
+    /// the ends of <paramref name="ids"/> only, so a user with many foreground jobs waiting at once
+    /// does not wake all of them at every end. Without <paramref name="ids"/> (which jobs is not
+    /// known here) every waiter for one of the owner's jobs' end wakes. Other servers hear only the owner.
     /// </summary>
-    public void ResultsReady(string owner)
+    public void ResultsReady(string owner, IReadOnlyCollection<string>? ids = null)
     {
-        FireResults(owner);
-        FireJobEnds(owner, null);
+        OwnerJobsEnded(owner, ids);
         Forward?.Invoke(new ClusterSignal(ClusterSignalKind.ResultsReady, owner));
     }
 
-    /// <summary>
-    /// Jobs <paramref name="ids"/> of <paramref name="owner"/> ended: wakes the owner's results
-    /// waiters and the waiters for those jobs' ends only, so a user with many foreground jobs waiting
-    /// at once does not wake all of them at every end. (Other servers hear only the owner.)
-    /// </summary>
-    public void ResultsReady(string owner, IReadOnlyCollection<string> ids)
+    private void OwnerJobsEnded(string owner, IReadOnlyCollection<string>? ids)
     {
         FireResults(owner);
         FireJobEnds(owner, ids);
-        Forward?.Invoke(new ClusterSignal(ClusterSignalKind.ResultsReady, owner));
     }
 
     /// <summary>
@@ -245,10 +237,7 @@ public sealed class JobSignals
         switch (signal.Kind)
         {
             case ClusterSignalKind.JobsReady: Wake(signal.Key, Math.Max(1, signal.Count)); return true;
-            case ClusterSignalKind.ResultsReady:
-                FireResults(signal.Key);
-                FireJobEnds(signal.Key, null);
-                return true;
+            case ClusterSignalKind.ResultsReady: OwnerJobsEnded(signal.Key, null); return true;
             case ClusterSignalKind.Scheduled: _scheduled.Fire(); return true;
             case ClusterSignalKind.Resync:
                 WakeEveryone();
@@ -395,9 +384,6 @@ public sealed class JobWaiter : IDisposable
     public Task Woken => _woken.Task;
 
     public bool IsWoken => _woken.Task.IsCompleted;
-
-    /// <summary>The functions this registration waits for.</summary>
-    public IReadOnlyList<string> WaitedFunctions => Functions;
 
     /// <summary>
     /// Says the wake-up was used up: a look in the store that began after it took all it could

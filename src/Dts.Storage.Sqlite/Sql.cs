@@ -43,7 +43,6 @@ internal static class Sql
 
     public static object Db(long? v) => v is { } x ? x : DBNull.Value;
 
-
     public static JobRecord ReadJob(SqliteDataReader r) => new()
     {
         Id = r.GetString(1),

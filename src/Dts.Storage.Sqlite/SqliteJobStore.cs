@@ -146,11 +146,13 @@ public sealed partial class SqliteJobStore : IJobStore
     }
 
     public Task<bool> NonceSeenAsync(NonceSeenParams p, CancellationToken cancellationToken) =>
-        _unwrittenNonces.TryGetValue((p.User, Convert.ToHexString(p.NonceHash)), out var waiting) && waiting.ExpiresAt > p.Now
+        _unwrittenNonces.TryGetValue(NonceKey(p.User, p.NonceHash), out var waiting) && waiting.ExpiresAt > p.Now
             ? Task.FromResult(true)
             : ReadAsync(static (r, a, ct) => r.NonceSeenAsync(a, ct), p, cancellationToken);
 
-    private static (string, string) NonceKey(NonceRecordParams p) => (p.User, Convert.ToHexString(p.NonceHash));
+    private static (string, string) NonceKey(NonceRecordParams p) => NonceKey(p.User, p.NonceHash);
+
+    private static (string, string) NonceKey(string user, byte[] hash) => (user, Convert.ToHexString(hash));
 
     public Task<int> NonceDeleteExpiredAsync(NonceDeleteExpiredParams p, CancellationToken cancellationToken) =>
         WriteAsync(static (s, a) => s.NonceDeleteExpired(a), p, cancellationToken);

@@ -59,7 +59,7 @@ internal sealed partial class WriterSession : IDisposable
     private readonly HashSet<string> _functionSet = new(StringComparer.Ordinal);
     private readonly Dictionary<string, bool> _running = new(StringComparer.Ordinal);
 
-    private readonly SqliteCommand _syncFull, _syncNormal, _syncOff;
+    private readonly Dictionary<SqliteSynchronous, SqliteCommand> _setSynchronous;
     private SqliteSynchronous _synchronous;
 
     /// <param name="synchronous">The level the connection was opened with (<c>PRAGMA synchronous</c>).</param>
@@ -67,9 +67,7 @@ internal sealed partial class WriterSession : IDisposable
     {
         _connection = connection;
         _synchronous = synchronous;
-        _syncFull = Sql.Command(connection, "PRAGMA synchronous = FULL");
-        _syncNormal = Sql.Command(connection, "PRAGMA synchronous = NORMAL");
-        _syncOff = Sql.Command(connection, "PRAGMA synchronous = OFF");
+        _setSynchronous = Enum.GetValues<SqliteSynchronous>().ToDictionary(l => l, l => Sql.Command(connection, $"PRAGMA synchronous = {PragmaValue(l)}"));
         _begin = Sql.Command(connection, "BEGIN IMMEDIATE");
         _commit = Sql.Command(connection, "COMMIT");
         _rollback = Sql.Command(connection, "ROLLBACK");
@@ -180,9 +178,6 @@ internal sealed partial class WriterSession : IDisposable
 
     public void Begin() => _begin.ExecuteNonQuery();
 
-    /// <summary>The connection's current <c>PRAGMA synchronous</c>, as this session last set it.</summary>
-    public SqliteSynchronous Synchronous => _synchronous;
-
     /// <summary>
     /// Sets <c>PRAGMA synchronous</c> for the following commits; a no-op when it is set already.
     /// Outside a transaction only: SQLite refuses the change inside one.
@@ -190,12 +185,7 @@ internal sealed partial class WriterSession : IDisposable
     public void SetSynchronous(SqliteSynchronous level)
     {
         if (level == _synchronous) return;
-        (level switch
-        {
-            SqliteSynchronous.Full => _syncFull,
-            SqliteSynchronous.Normal => _syncNormal,
-            _ => _syncOff,
-        }).ExecuteNonQuery();
+        _setSynchronous[level].ExecuteNonQuery();
         _synchronous = level;
     }
 
@@ -632,14 +622,14 @@ internal sealed partial class WriterSession : IDisposable
 
     public void Dispose()
     {
-        foreach (var command in new[]
-                 {
+        foreach (var command in (SqliteCommand[])
+                 [
                      _begin, _commit, _rollback, _savepoint, _release, _rollbackTo, _findUnique, _findAutoUnique, _insertJob,
                      _leaseCandidates, _leaseMany, _succeedHeld, _reportLookup, _progress, _succeed, _retry, _finishFailed, _ack,
                      _cancelLookup, _cancelNow, _cancelRequest, _promote, _nextDue, _expired, _requeue, _userInsert,
                      _workerUpsert, _workerTouch, _extendLeases, _workerRunning, _nonceRecord, _nonceDeleteExpired,
-                     _syncFull, _syncNormal, _syncOff,
-                 })
+                     .. _setSynchronous.Values,
+                 ])
         {
             command.Dispose();
         }

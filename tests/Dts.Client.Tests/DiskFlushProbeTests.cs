@@ -18,7 +18,7 @@ public sealed class DiskFlushProbeTests : IDisposable
 
         Assert.Equal(20, flushes.TotalCount);
         Assert.True(flushes.GetMaxValue() > 0);
-        Assert.True(DiskFlushProbe.Us(flushes.GetValueAtPercentile(50)) <= DiskFlushProbe.Us(flushes.GetMaxValue()));
+        Assert.True(Percentiles.Us(flushes.GetValueAtPercentile(50)) <= Percentiles.Us(flushes.GetMaxValue()));
         Assert.Empty(Directory.GetFileSystemEntries(_dir.Path));
     }
 

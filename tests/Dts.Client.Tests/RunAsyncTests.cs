@@ -119,22 +119,11 @@ public sealed class RunAsyncTests
     [Fact]
     public async Task AnswerLost_IsResentToTheOtherServer_AndWaitsForTheSameJob()
     {
-        using var dir = new TempDirectory("dts-runwait");
-        DtsServerOptions Options() => new() { Url = "http://127.0.0.1:0", DataDirectory = dir.Path };
-        await using var store = DtsServer.OpenSqliteStore(Options());
-        await using var a = await DtsServer.StartAsync(Options(), TimeProvider.System, store,
-            logging: b => b.AddSimpleConsole().SetMinimumLevel(LogLevel.Error), ownsStore: false, cancellationToken: Ct);
-        await using var b = await DtsServer.StartAsync(Options(), TimeProvider.System, store,
-            logging: l => l.AddSimpleConsole().SetMinimumLevel(LogLevel.Error), ownsStore: false, cancellationToken: Ct);
+        await using var servers = await TwoServers.StartAsync();
+        var (store, a) = (servers.Store, servers.A);
         var secret = await a.CreateUserAsync("alice", [Roles.Client], Ct);
-        var lossy = new LoseFirstAnswer(r => r.Method == HttpMethod.Post && r.RequestUri!.AbsolutePath == ApiRoutes.Jobs);
-        using var client = new DtsClient(new DtsConnection(new DtsConnectionOptions
-        {
-            ServerUrls = [a.Url.ToString().TrimEnd('/'), b.Url.ToString().TrimEnd('/')],
-            UserId = "alice",
-            Secret = secret,
-            FailoverBackoff = TimeSpan.FromMilliseconds(20),
-        }, lossy));
+        var lossy = LoseFirstAnswer.OfSubmits();
+        using var client = servers.Client("alice", secret, lossy);
 
         // No worker: each send waits its short while and the job comes back queued.
         var view = await client.RunAsync(new SubmitJobRequest { Function = "nobody" }, TimeSpan.FromSeconds(0.3), Ct);
@@ -148,13 +137,8 @@ public sealed class RunAsyncTests
     [Fact]
     public async Task AnswerLostAfterTheJobFinished_TheResendGetsThatJobsResult_AndTheJobRanOnce()
     {
-        using var dir = new TempDirectory("dts-runwait");
-        DtsServerOptions Options() => new() { Url = "http://127.0.0.1:0", DataDirectory = dir.Path };
-        await using var store = DtsServer.OpenSqliteStore(Options());
-        await using var a = await DtsServer.StartAsync(Options(), TimeProvider.System, store,
-            logging: b => b.AddSimpleConsole().SetMinimumLevel(LogLevel.Error), ownsStore: false, cancellationToken: Ct);
-        await using var b = await DtsServer.StartAsync(Options(), TimeProvider.System, store,
-            logging: l => l.AddSimpleConsole().SetMinimumLevel(LogLevel.Error), ownsStore: false, cancellationToken: Ct);
+        await using var servers = await TwoServers.StartAsync();
+        var (store, a) = (servers.Store, servers.A);
         var secret = await a.CreateUserAsync("alice", [Roles.Client], Ct);
         var workerSecret = await a.CreateUserAsync("w", [Roles.Worker], Ct);
         var runs = 0;
@@ -169,14 +153,8 @@ public sealed class RunAsyncTests
         try
         {
             // The waiting submit's answer comes after the job has ended; it is lost, and the copy goes to b.
-            var lossy = new LoseFirstAnswer(r => r.Method == HttpMethod.Post && r.RequestUri!.AbsolutePath == ApiRoutes.Jobs);
-            using var client = new DtsClient(new DtsConnection(new DtsConnectionOptions
-            {
-                ServerUrls = [a.Url.ToString().TrimEnd('/'), b.Url.ToString().TrimEnd('/')],
-                UserId = "alice",
-                Secret = secret,
-                FailoverBackoff = TimeSpan.FromMilliseconds(20),
-            }, lossy));
+            var lossy = LoseFirstAnswer.OfSubmits();
+            using var client = servers.Client("alice", secret, lossy);
 
             var view = await client.RunAsync(new SubmitJobRequest { Function = "upper", Args = JsonValues.StringArray(["abc"]) }, TimeSpan.FromSeconds(60), Ct);
 
@@ -194,10 +172,53 @@ public sealed class RunAsyncTests
         }
     }
 
+    /// <summary>Two servers a and b on one SQLite store, as a client listing both sees them.</summary>
+    private sealed class TwoServers : IAsyncDisposable
+    {
+        private readonly TempDirectory _dir;
+
+        private TwoServers(TempDirectory dir, SqliteJobStore store, DtsServer a, DtsServer b) => (_dir, Store, A, B) = (dir, store, a, b);
+
+        public SqliteJobStore Store { get; }
+        public DtsServer A { get; }
+        public DtsServer B { get; }
+
+        public static async Task<TwoServers> StartAsync()
+        {
+            var dir = new TempDirectory("dts-runwait");
+            DtsServerOptions Options() => new() { Url = "http://127.0.0.1:0", DataDirectory = dir.Path };
+            var store = DtsServer.OpenSqliteStore(Options());
+            Task<DtsServer> Start() => DtsServer.StartAsync(Options(), TimeProvider.System, store,
+                logging: l => l.AddSimpleConsole().SetMinimumLevel(LogLevel.Error), ownsStore: false, cancellationToken: Ct);
+            return new TwoServers(dir, store, await Start(), await Start());
+        }
+
+        /// <summary>A client of <paramref name="user"/> listing a then b, whose requests go through <paramref name="handler"/>.</summary>
+        public DtsClient Client(string user, string secret, HttpMessageHandler handler) => new(new DtsConnection(new DtsConnectionOptions
+        {
+            ServerUrls = [A.Url.ToString().TrimEnd('/'), B.Url.ToString().TrimEnd('/')],
+            UserId = user,
+            Secret = secret,
+            FailoverBackoff = TimeSpan.FromMilliseconds(20),
+        }, handler));
+
+        public async ValueTask DisposeAsync()
+        {
+            await B.DisposeAsync();
+            await A.DisposeAsync();
+            await Store.DisposeAsync();
+            _dir.Dispose();
+        }
+    }
+
     /// <summary>Lets the first matching request reach the server, then loses its answer (a reset after the commit).</summary>
     private sealed class LoseFirstAnswer(Func<HttpRequestMessage, bool> match) : DelegatingHandler(new SocketsHttpHandler())
     {
         private int _lost;
+
+        /// <summary>Loses the answer of the first single submit.</summary>
+        public static LoseFirstAnswer OfSubmits() =>
+            new(r => r.Method == HttpMethod.Post && r.RequestUri!.AbsolutePath == ApiRoutes.Jobs);
 
         public int Lost => Volatile.Read(ref _lost);
 

@@ -13,27 +13,8 @@ namespace Dts.Server.Tests;
 /// With SQLite there is no fallback poll (waits are bounded only by the request's wait), so a
 /// lost wake-up cannot be hidden by a periodic re-look within the tests' waits.
 /// </summary>
-public sealed class LeaseWakeTests : IAsyncLifetime
+public sealed class LeaseWakeTests : ClientWorkerServerTest
 {
-    private TestServer _server = null!;
-    private SignedHttp _client = null!;
-    private SignedHttp _worker = null!;
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    public async ValueTask InitializeAsync()
-    {
-        _server = await TestServer.StartAsync();
-        _client = await _server.UserAsync("alice", Roles.Client);
-        _worker = await _server.UserAsync("w", Roles.Worker);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        _client.Dispose();
-        _worker.Dispose();
-        await _server.DisposeAsync();
-    }
-
     /// <summary>A signed lease call that can be cancelled (the test harness's helper cannot).</summary>
     private static async Task<List<LeasedJob>> LeaseAsync(HttpClient http, SignedHttp who, string workerId, int max, double wait, CancellationToken cancellationToken)
     {

@@ -8,23 +8,8 @@ using Dts.Testing;
 namespace Dts.Server.Tests;
 
 /// <summary><c>POST /v1/jobs?wait_seconds=N</c>: a foreground job in one exchange.</summary>
-public sealed class SubmitWaitTests : IAsyncLifetime
+public sealed class SubmitWaitTests : ClientWorkerServerTest
 {
-    private TestServer _server = null!;
-    private SignedHttp _client = null!;
-    private SignedHttp _worker = null!;
-
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    public async ValueTask InitializeAsync()
-    {
-        _server = await TestServer.StartAsync();
-        _client = await _server.UserAsync("alice", Roles.Client);
-        _worker = await _server.UserAsync("w1", Roles.Worker);
-    }
-
-    public async ValueTask DisposeAsync() => await _server.DisposeAsync();
-
     private async Task<(int Status, SubmitJobResponse Answer, string Text)> SubmitWaitingAsync(string body, string wait)
     {
         using var response = await _client.PostAsync($"{ApiRoutes.Jobs}?wait_seconds={wait}", body);

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Dts.Contracts;
 using Dts.Core.Storage;
 using Dts.Testing;
@@ -134,15 +133,7 @@ public sealed class PostgresAutomaticKeyTests : PostgresStoreTest
             explain.Parameters.AddWithValue("keys", new[] { "dts-auto:10", "k3" });
             plan = (string)(await explain.ExecuteScalarAsync(Ct))!;
         }
-        var jobScans = new List<(string Node, string? Index)>();
-        void Walk(JsonElement node)
-        {
-            if (node.TryGetProperty("Relation Name", out var rel) && rel.GetString() == "jobs")
-                jobScans.Add((node.GetProperty("Node Type").GetString()!, node.TryGetProperty("Index Name", out var ix) ? ix.GetString() : null));
-            if (node.TryGetProperty("Plans", out var children))
-                foreach (var child in children.EnumerateArray()) Walk(child);
-        }
-        using (var doc = JsonDocument.Parse(plan)) Walk(doc.RootElement[0].GetProperty("Plan"));
+        var jobScans = QueryPlans.JobScans(plan);
 
         Assert.DoesNotContain(jobScans, x => x.Node == "Seq Scan");
         Assert.Contains(jobScans, x => x.Index == "jobs_auto_key");

@@ -1,5 +1,4 @@
 using Dts.Testing;
-using System.Text.Json;
 using System.Threading.Channels;
 using Dts.Contracts;
 using Dts.Core;
@@ -110,15 +109,7 @@ public sealed class PostgresSpecificTests : PostgresStoreTest
             PostgresJobStore.AddLeaseParameters(explain, new JobLeaseParams("w", ["fn1", "fn2", "fn3"], 10, T0, TimeSpan.FromMinutes(1)), T0);
             plan = (string)(await explain.ExecuteScalarAsync(Ct))!;
         }
-        var jobScans = new List<(string Node, string? Index)>();
-        void Walk(JsonElement node)
-        {
-            if (node.TryGetProperty("Relation Name", out var rel) && rel.GetString() == "jobs")
-                jobScans.Add((node.GetProperty("Node Type").GetString()!, node.TryGetProperty("Index Name", out var ix) ? ix.GetString() : null));
-            if (node.TryGetProperty("Plans", out var children))
-                foreach (var child in children.EnumerateArray()) Walk(child);
-        }
-        using (var doc = JsonDocument.Parse(plan)) Walk(doc.RootElement[0].GetProperty("Plan"));
+        var jobScans = QueryPlans.JobScans(plan);
 
         Assert.DoesNotContain(jobScans, x => x.Node == "Seq Scan");
         Assert.Contains(jobScans, x => x.Index == "jobs_ready");

@@ -225,16 +225,9 @@ public sealed class DurabilityTests : SqliteStoreTest
     [Theory]
     [InlineData(SqliteSynchronous.Normal, Normal)]
     [InlineData(SqliteSynchronous.Off, 0L)]
-    public async Task AWeakerConfiguredLevel_IsNeverRaisedNorChanged(SqliteSynchronous configured, long expected)
-    {
-        var path = TempDatabase.NewPath();
-        try
+    public Task AWeakerConfiguredLevel_IsNeverRaisedNorChanged(SqliteSynchronous configured, long expected) =>
+        WithStoreAtAsync(configured, async store =>
         {
-            var options = TempDatabase.Options(path);
-            options.Synchronous = configured;
-            await using var store = new SqliteJobStore(options);
-            await store.MigrateAsync(Ct);
-
             await InsertAsync(store, NewJob());
             await LeaseAsync(store);
             await NonceAsync(store, "n1");
@@ -246,6 +239,19 @@ public sealed class DurabilityTests : SqliteStoreTest
             Assert.Equal(0, store.SyncedCommitCount);
             Assert.Equal(expected, durableLevel);
             Assert.Equal(expected, lazyLevel);
+        });
+
+    /// <summary>Runs <paramref name="body"/> on a fresh migrated store configured at <paramref name="configured"/>; its files are deleted after.</summary>
+    private static async Task WithStoreAtAsync(SqliteSynchronous configured, Func<SqliteJobStore, Task> body)
+    {
+        var path = TempDatabase.NewPath();
+        try
+        {
+            var options = TempDatabase.Options(path);
+            options.Synchronous = configured;
+            await using var store = new SqliteJobStore(options);
+            await store.MigrateAsync(Ct);
+            await body(store);
         }
         finally
         {
@@ -355,15 +361,9 @@ public sealed class DurabilityTests : SqliteStoreTest
     [Theory]
     [InlineData(SqliteSynchronous.Normal)]
     [InlineData(SqliteSynchronous.Off)]
-    public async Task WithAWeakerConfiguredLevel_FlushCompletesAtOnce(SqliteSynchronous configured)
-    {
-        var path = TempDatabase.NewPath();
-        try
+    public Task WithAWeakerConfiguredLevel_FlushCompletesAtOnce(SqliteSynchronous configured) =>
+        WithStoreAtAsync(configured, async store =>
         {
-            var options = TempDatabase.Options(path);
-            options.Synchronous = configured;
-            await using var store = new SqliteJobStore(options);
-            await store.MigrateAsync(Ct);
             await InsertLazilyAsync(store, NewJob());
             var commits = store.CommitCount;
 
@@ -373,10 +373,5 @@ public sealed class DurabilityTests : SqliteStoreTest
             await flush;
             Assert.Equal(commits, store.CommitCount);
             Assert.Equal(0, store.SyncedCommitCount);
-        }
-        finally
-        {
-            TempDatabase.Delete(path);
-        }
-    }
+        });
 }

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using HdrHistogram;
-using Microsoft.Win32.SafeHandles;
 
 namespace Dts.Cli.Bench;
 
@@ -45,7 +44,13 @@ internal static class DiskFlushProbe
         }
         return histogram;
     }
+}
 
-    /// <summary>Microseconds of a <see cref="Stopwatch"/> tick count (the histogram's unit).</summary>
-    public static double Us(long ticks) => ticks * 1_000_000.0 / Stopwatch.Frequency;
+/// <summary>Percentiles in microseconds of a histogram of <see cref="Stopwatch"/> ticks (latencies, flushes).</summary>
+internal readonly record struct Percentiles(double P50, double P90, double P99, double Max)
+{
+    public static Percentiles Of(LongHistogram ticks) => new(
+        Us(ticks.GetValueAtPercentile(50)), Us(ticks.GetValueAtPercentile(90)), Us(ticks.GetValueAtPercentile(99)), Us(ticks.GetMaxValue()));
+
+    public static double Us(long ticks) => Stopwatch.GetElapsedTime(0, ticks).TotalMicroseconds;
 }

@@ -270,20 +270,16 @@ internal static class BenchCommand
             }
             report.LatencyServerCpuSecondsPer1000Jobs = CpuPer1000(cpu0, s.Samples);
             report.LatencySamples = s.Samples;
-            report.LatencyP50Us = DiskFlushProbe.Us(histogram.GetValueAtPercentile(50));
-            report.LatencyP90Us = DiskFlushProbe.Us(histogram.GetValueAtPercentile(90));
-            report.LatencyP99Us = DiskFlushProbe.Us(histogram.GetValueAtPercentile(99));
-            report.LatencyMaxUs = DiskFlushProbe.Us(histogram.GetMaxValue());
+            var latency = Percentiles.Of(histogram);
+            (report.LatencyP50Us, report.LatencyP90Us, report.LatencyP99Us, report.LatencyMaxUs) = (latency.P50, latency.P90, latency.P99, latency.Max);
             AnsiConsole.MarkupLine($"single job round trip p50: [bold]{report.LatencyP50Us:N0}[/] us");
             if (dataDir is not null)
             {
                 // Right after the latency phase, on the same disk: each durable answer waits for at least one such flush.
                 var flushSamples = Math.Min(s.Samples, MaxFlushSamples);
-                var flushes = DiskFlushProbe.Measure(dataDir, flushSamples, cancellationToken);
+                var flushes = Percentiles.Of(DiskFlushProbe.Measure(dataDir, flushSamples, cancellationToken));
                 report.DiskFlushSamples = flushSamples;
-                report.DiskFlushP50Us = DiskFlushProbe.Us(flushes.GetValueAtPercentile(50));
-                report.DiskFlushP99Us = DiskFlushProbe.Us(flushes.GetValueAtPercentile(99));
-                report.DiskFlushMaxUs = DiskFlushProbe.Us(flushes.GetMaxValue());
+                (report.DiskFlushP50Us, report.DiskFlushP99Us, report.DiskFlushMaxUs) = (flushes.P50, flushes.P99, flushes.Max);
                 AnsiConsole.MarkupLine($"disk flush (4 KB write + fsync) p50: [bold]{report.DiskFlushP50Us:N0}[/] us, p99: [bold]{report.DiskFlushP99Us:N0}[/] us");
             }
             // The latency jobs' results are still pending for the first client. On an existing server,

@@ -44,10 +44,6 @@ public sealed class ClusterRelay : BackgroundService
     /// <summary>The id this server puts in the signals it publishes, random per start.</summary>
     public string ServerId { get; }
 
-    /// <summary>This server's own signals that came back by LISTEN and were ignored.</summary>
-    public long Echoes => Interlocked.Read(ref _echoes);
-    private long _echoes;
-
     /// <summary>Signals received from the store, this server's own echoes included.</summary>
     public long Received => Interlocked.Read(ref _received);
     private long _received;
@@ -73,11 +69,8 @@ public sealed class ClusterRelay : BackgroundService
     private void OnSignal(ClusterSignal signal)
     {
         Interlocked.Increment(ref _received);
-        if (signal.Origin is { } origin && string.Equals(origin, ServerId, StringComparison.Ordinal))
-        {
-            Interlocked.Increment(ref _echoes);
-            return;
-        }
+        // This server's own signal, back by LISTEN: its waiters were woken when it was raised.
+        if (string.Equals(signal.Origin, ServerId, StringComparison.Ordinal)) return;
         if (signal.Kind == ClusterSignalKind.Resync)
         {
             Interlocked.Increment(ref _resyncs);

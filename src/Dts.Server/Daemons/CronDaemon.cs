@@ -69,6 +69,6 @@ public sealed class CronDaemon(ServerContext server) : Daemon(server, "cron")
         if (!fired.Fired || fired.Job is not { } inserted) return;
         Count(1);
         if (tick != expected) Log.TicksSkipped(_logger, schedule.Id, expected, tick);
-        if (!inserted.Coalesced && inserted.State == JobState.Queued) Server.Signals.JobsReady(inserted.Function, 1);
+        if (!inserted.Coalesced && inserted.State == JobState.Queued) Server.Signals.JobsReady(inserted.Function);
     }
 }

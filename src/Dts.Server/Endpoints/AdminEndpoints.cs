@@ -402,7 +402,7 @@ internal static class AdminEndpoints
             case JobRetryStatus.UniqueKeyTaken:
                 throw new DtsException(ErrorCodes.JobNotRetryable, $"Another unfinished job of '{result.Job!.Owner}' holds the unique key '{result.Job.UniqueKey}'; retry once it has finished.");
         }
-        s.Signals.JobsReady(result.Job!.Function, 1);
+        s.Signals.JobsReady(result.Job!.Function);
         await Api.WriteAsync(ctx, 200, result.Job.ToView(), AdminJsonContext.Default.JobView);
     }
 

@@ -25,14 +25,8 @@ public static class RequestBody
                 throw new DtsException(ErrorCodes.PayloadTooLarge, $"The body has {declared} bytes; this endpoint accepts at most {limit}.");
             if (declared == 0) return [];
             var body = new byte[declared];
-            var filled = 0;
-            while (filled < body.Length)
-            {
-                var read = await request.Body.ReadAsync(body.AsMemory(filled), cancellationToken);
-                if (read == 0) return body[..filled];
-                filled += read;
-            }
-            return body;
+            var filled = await request.Body.ReadAtLeastAsync(body, body.Length, throwOnEndOfStream: false, cancellationToken);
+            return filled == body.Length ? body : body[..filled];
         }
 
         var buffer = new ArrayBufferWriter<byte>(4096);
