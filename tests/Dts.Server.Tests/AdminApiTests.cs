@@ -4,22 +4,15 @@ using Dts.Testing;
 
 namespace Dts.Server.Tests;
 
-public sealed class AdminApiTests : IAsyncLifetime
+public sealed class AdminApiTests : ClientWorkerServerTest
 {
-    private TestServer _server = null!;
     private SignedHttp _admin = null!;
-    private SignedHttp _client = null!;
-    private SignedHttp _worker = null!;
 
-    public async ValueTask InitializeAsync()
+    public override async ValueTask InitializeAsync()
     {
-        _server = await TestServer.StartAsync();
+        await base.InitializeAsync();
         _admin = await _server.UserAsync("root", Roles.Administrator);
-        _client = await _server.UserAsync("alice", Roles.Client);
-        _worker = await _server.UserAsync("w1", Roles.Worker);
     }
-
-    public async ValueTask DisposeAsync() => await _server.DisposeAsync();
 
     private static HttpMethod Patch => HttpMethod.Patch;
 

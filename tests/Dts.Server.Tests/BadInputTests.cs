@@ -4,20 +4,9 @@ using Dts.Testing;
 namespace Dts.Server.Tests;
 
 /// <summary>Every kind of bad request gets its 4xx code, and none of them stores or changes a job.</summary>
-public sealed class BadInputTests : IAsyncLifetime
+public sealed class BadInputTests : ClientWorkerServerTest
 {
-    private TestServer _server = null!;
-    private SignedHttp _client = null!;
-    private SignedHttp _worker = null!;
-
-    public async ValueTask InitializeAsync()
-    {
-        _server = await TestServer.StartAsync(configure: o => o.MaxBodyBytes = 4096);
-        _client = await _server.UserAsync("alice", Roles.Client);
-        _worker = await _server.UserAsync("w1", Roles.Worker);
-    }
-
-    public async ValueTask DisposeAsync() => await _server.DisposeAsync();
+    protected override void Configure(DtsServerOptions options) => options.MaxBodyBytes = 4096;
 
     private async Task<Problem> PostProblemAsync(string path, string body, ErrorCode code, SignedHttp? who = null)
     {

@@ -12,9 +12,14 @@ public abstract class ClientWorkerServerTest : IAsyncLifetime
 
     protected static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    public async ValueTask InitializeAsync()
+    /// <summary>Options of the test's server beyond the defaults; none unless a test class says.</summary>
+    protected virtual void Configure(DtsServerOptions options)
     {
-        _server = await TestServer.StartAsync();
+    }
+
+    public virtual async ValueTask InitializeAsync()
+    {
+        _server = await TestServer.StartAsync(configure: Configure);
         _client = await _server.UserAsync("alice", Roles.Client);
         _worker = await _server.UserAsync("w1", Roles.Worker);
     }

@@ -4,20 +4,8 @@ using Dts.Testing;
 
 namespace Dts.Server.Tests;
 
-public sealed class JobFlowTests : IAsyncLifetime
+public sealed class JobFlowTests : ClientWorkerServerTest
 {
-    private TestServer _server = null!;
-    private SignedHttp _client = null!;
-    private SignedHttp _worker = null!;
-
-    public async ValueTask InitializeAsync()
-    {
-        _server = await TestServer.StartAsync();
-        _client = await _server.UserAsync("alice", Roles.Client);
-        _worker = await _server.UserAsync("w1", Roles.Worker);
-    }
-
-    public async ValueTask DisposeAsync() => await _server.DisposeAsync();
 
     [Fact]
     public async Task Health_IsUnsigned_AndNamesTheStore()

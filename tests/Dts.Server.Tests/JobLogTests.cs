@@ -5,20 +5,9 @@ using Dts.Testing;
 namespace Dts.Server.Tests;
 
 /// <summary>The tracer: workers send job log lines; owners and administrators read and follow them.</summary>
-public sealed class JobLogTests : IAsyncLifetime
+public sealed class JobLogTests : ClientWorkerServerTest
 {
-    private TestServer _server = null!;
-    private SignedHttp _client = null!;
-    private SignedHttp _worker = null!;
-
-    public async ValueTask InitializeAsync()
-    {
-        _server = await TestServer.StartAsync(configure: o => o.LogMaxLinesPerJob = 6);
-        _client = await _server.UserAsync("alice", Roles.Client);
-        _worker = await _server.UserAsync("w1", Roles.Worker);
-    }
-
-    public async ValueTask DisposeAsync() => await _server.DisposeAsync();
+    protected override void Configure(DtsServerOptions options) => options.LogMaxLinesPerJob = 6;
 
     private async Task<(string WorkerId, LeasedJob Job)> RunningJobAsync(string function)
     {
