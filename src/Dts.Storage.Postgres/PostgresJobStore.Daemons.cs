@@ -140,7 +140,7 @@ public sealed partial class PostgresJobStore
                 }
                 lost.Add(new LostWorker(w.Id, w.Name, w.Owner, w.LastBeat, released));
             }
-            return new WorkerMarkLostResult(lost, release.Requeued, release.Dead, [.. release.Functions], [.. release.Owners]);
+            return new WorkerMarkLostResult(lost, release.Requeued, release.Dead, [.. release.Functions], [.. release.Owners]) { DeadJobs = release.DeadJobs };
         }, cancellationToken);
     }
 
@@ -169,7 +169,7 @@ public sealed partial class PostgresJobStore
             select.P("before", Pg.Ts(p.Now - p.Grace)).P("limit", p.Limit);
             var release = new JobRelease(p.Now, p.RetryPolicy);
             await ReleaseAsync(c, t, select, release, TimeoutErrorCode, TimeoutMessage, cancellationToken);
-            return new JobRescueExpiredResult(release.Requeued, release.Dead, [.. release.Functions], [.. release.Owners]);
+            return new JobRescueExpiredResult(release.Requeued, release.Dead, [.. release.Functions], [.. release.Owners]) { DeadJobs = release.DeadJobs };
         }, cancellationToken);
     }
 

@@ -601,7 +601,7 @@ public sealed partial class PostgresJobStore : IJobStore, ISharedStore
                     if (next == JobState.Dead)
                     {
                         release.Dead++;
-                        release.DeadJobs.Add(new DeadJob(row.Id, row.Function, row.Owner));
+                        release.DeadJobs.Add(new DeadJob(row.Id, row.Function, row.Owner, code, message));
                     }
                     release.Owners.Add(row.Owner);
                     break;

@@ -123,8 +123,7 @@ internal sealed partial class WriterSession
             "INSERT INTO worker_events (worker_id, kind, at, detail) VALUES ($worker, $kind, $at, $detail)",
             "$worker", "$kind", "$at", "$detail");
         _workerJobs ??= Sql.Command(_connection,
-            "SELECT seq, attempts, max_attempts, function, owner, retention_ms, cancel_requested FROM jobs " +
-            "WHERE worker_id = $worker AND state = 'running'",
+            $"SELECT {ReleaseColumns} FROM jobs WHERE worker_id = $worker AND state = 'running'",
             "$worker");
 
         var lost = new List<LostWorker>();
@@ -143,7 +142,7 @@ internal sealed partial class WriterSession
             _workerEvent.ExecuteNonQuery();
             lost.Add(new LostWorker(c.Id, c.Name, c.Owner, Sql.At(c.LastBeat), released));
         }
-        return new WorkerMarkLostResult(lost, release.Requeued, release.Dead, [.. release.Functions], [.. release.Owners]);
+        return new WorkerMarkLostResult(lost, release.Requeued, release.Dead, [.. release.Functions], [.. release.Owners]) { DeadJobs = release.DeadJobs };
     }
 
     public JobRescueExpiredResult JobTimeoutExpired(JobTimeoutExpiredParams p)
@@ -151,14 +150,14 @@ internal sealed partial class WriterSession
         if (p.Limit <= 0) return new JobRescueExpiredResult(0, 0, [], []);
         var now = Sql.Ms(p.Now);
         _timedOut ??= Sql.Command(_connection,
-            "SELECT seq, attempts, max_attempts, function, owner, retention_ms, cancel_requested FROM jobs " +
+            $"SELECT {ReleaseColumns} FROM jobs " +
             "WHERE state = 'running' AND deadline_at IS NOT NULL AND deadline_at < $before ORDER BY deadline_at LIMIT $limit",
             "$before", "$limit");
         _timedOut.Parameters[0].Value = now - Sql.Ms(p.Grace);
         _timedOut.Parameters[1].Value = p.Limit;
         var release = new JobRelease(this, now) { RetryPolicy = p.RetryPolicy, Now = p.Now };
         release.Run(_timedOut, TimeoutErrorCode, TimeoutMessage);
-        return new JobRescueExpiredResult(release.Requeued, release.Dead, [.. release.Functions], [.. release.Owners]);
+        return new JobRescueExpiredResult(release.Requeued, release.Dead, [.. release.Functions], [.. release.Owners]) { DeadJobs = release.DeadJobs };
     }
 
     /// <summary>
@@ -232,6 +231,9 @@ internal sealed partial class WriterSession
     /// Without a retry policy (a lost worker) a job goes back to the queue at once; with one (a
     /// timeout) it waits its backoff. Cancel-requested jobs end cancelled; no attempt left, dead.
     /// </summary>
+    /// <summary>The columns <see cref="JobRelease.Run"/> expects, in order.</summary>
+    private const string ReleaseColumns = "seq, attempts, max_attempts, function, owner, retention_ms, cancel_requested, id";
+
     private sealed class JobRelease(WriterSession session, long now)
     {
         public RetryPolicy? RetryPolicy { get; init; }
@@ -240,14 +242,16 @@ internal sealed partial class WriterSession
         public int Dead { get; private set; }
         public HashSet<string> Functions { get; } = new(StringComparer.Ordinal);
         public HashSet<string> Owners { get; } = new(StringComparer.Ordinal);
+        public List<DeadJob> DeadJobs { get; } = [];
 
+        /// <summary>Ends the current attempt of the running jobs <paramref name="select"/> returns (columns <see cref="ReleaseColumns"/>).</summary>
         public int Run(SqliteCommand select, string code, string message)
         {
-            var rows = new List<(long Seq, int Attempts, int Max, string Function, string Owner, long Retention, bool Cancel)>();
+            var rows = new List<(long Seq, int Attempts, int Max, string Function, string Owner, long Retention, bool Cancel, string Id)>();
             using (var r = select.ExecuteReader())
             {
                 while (r.Read())
-                    rows.Add((r.GetInt64(0), r.GetInt32(1), r.GetInt32(2), r.GetString(3), r.GetString(4), r.GetInt64(5), r.GetInt64(6) != 0));
+                    rows.Add((r.GetInt64(0), r.GetInt32(1), r.GetInt32(2), r.GetString(3), r.GetString(4), r.GetInt64(5), r.GetInt64(6) != 0, r.GetString(7)));
             }
             foreach (var row in rows)
             {
@@ -278,7 +282,11 @@ internal sealed partial class WriterSession
                         break;
                     default:
                         session.FinishFailed(row.Seq, next, code, message, now, row.Retention);
-                        if (next == JobState.Dead) Dead++;
+                        if (next == JobState.Dead)
+                        {
+                            Dead++;
+                            DeadJobs.Add(new DeadJob(row.Id, row.Function, row.Owner, code, message));
+                        }
                         Owners.Add(row.Owner);
                         break;
                 }

@@ -36,8 +36,7 @@ internal sealed partial class WriterSession : IDisposable
     internal const string NextDueSql =
         "SELECT min(run_at) FROM jobs WHERE state IN ('scheduled', 'awaiting_retry') AND run_at > $now";
     internal const string ExpiredSql =
-        "SELECT seq, attempts, max_attempts, function, owner, retention_ms, cancel_requested, id FROM jobs " +
-        "WHERE state = 'running' AND lease_expires_at < $now ORDER BY lease_expires_at LIMIT $limit";
+        $"SELECT {ReleaseColumns} FROM jobs WHERE state = 'running' AND lease_expires_at < $now ORDER BY lease_expires_at LIMIT $limit";
     internal const string WorkerRunningSql =
         "SELECT id, cancel_requested FROM jobs WHERE worker_id = $worker AND state = 'running'";
 
@@ -506,44 +505,12 @@ internal sealed partial class WriterSession : IDisposable
     {
         if (p.Limit <= 0) return new JobRescueExpiredResult(0, 0, [], []);
         var now = Sql.Ms(p.Now);
-        var rows = new List<(long Seq, JobState Next, string Function, string Owner, long Retention, string Id)>();
         _expired.Parameters[0].Value = now;
         _expired.Parameters[1].Value = p.Limit;
-        using (var r = _expired.ExecuteReader())
-        {
-            while (r.Read())
-            {
-                // A job whose cancellation was requested is not worth running again.
-                var next = r.GetInt64(6) != 0 ? JobState.Cancelled : JobTransitions.AfterLeaseExpired(r.GetInt32(1), r.GetInt32(2));
-                rows.Add((r.GetInt64(0), next, r.GetString(3), r.GetString(4), r.GetInt64(5), r.GetString(7)));
-            }
-        }
-        int requeued = 0, dead = 0;
-        var functions = new HashSet<string>(StringComparer.Ordinal);
-        var owners = new HashSet<string>(StringComparer.Ordinal);
-        var deadJobs = new List<DeadJob>();
-        foreach (var row in rows)
-        {
-            if (row.Next == JobState.Queued)
-            {
-                _requeue.Parameters[0].Value = now;
-                _requeue.Parameters[1].Value = row.Seq;
-                _requeue.ExecuteNonQuery();
-                requeued++;
-                functions.Add(row.Function);
-            }
-            else
-            {
-                FinishFailed(row.Seq, row.Next, JobTransitions.LeaseExpiredErrorCode, JobTransitions.LeaseExpiredMessage, now, row.Retention);
-                if (row.Next == JobState.Dead)
-                {
-                    dead++;
-                    deadJobs.Add(new DeadJob(row.Id, row.Function, row.Owner));
-                }
-                owners.Add(row.Owner);
-            }
-        }
-        return new JobRescueExpiredResult(requeued, dead, [.. functions], [.. owners]) { DeadJobs = deadJobs };
+        // No retry policy: queued again at once, or dead with no attempt left (cancel-requested: cancelled).
+        var release = new JobRelease(this, now);
+        release.Run(_expired, JobTransitions.LeaseExpiredErrorCode, JobTransitions.LeaseExpiredMessage);
+        return new JobRescueExpiredResult(release.Requeued, release.Dead, [.. release.Functions], [.. release.Owners]) { DeadJobs = release.DeadJobs };
     }
 
     public bool UserInsert(UserInsertParams p)

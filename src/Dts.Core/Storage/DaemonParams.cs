@@ -59,7 +59,11 @@ public sealed record WorkerMarkLostParams(DateTimeOffset HeartbeatBefore, DateTi
 
 public sealed record LostWorker(string Id, string Name, string Owner, DateTimeOffset LastHeartbeatAt, int Released);
 
-public sealed record WorkerMarkLostResult(IReadOnlyList<LostWorker> Lost, int Requeued, int Dead, IReadOnlyList<string> Functions, IReadOnlyList<string> OwnersWithResults);
+public sealed record WorkerMarkLostResult(IReadOnlyList<LostWorker> Lost, int Requeued, int Dead, IReadOnlyList<string> Functions, IReadOnlyList<string> OwnersWithResults)
+{
+    /// <summary>The released jobs that became dead (no attempt left), for alerts.</summary>
+    public IReadOnlyList<DeadJob> DeadJobs { get; init; } = [];
+}
 
 /// <summary>A recorded worker event (<c>lost</c>), newest first.</summary>
 public sealed record WorkerEventRecord(long Seq, string WorkerId, string Kind, DateTimeOffset At, string? Detail);

@@ -76,12 +76,12 @@ public sealed record JobRescueExpiredParams(DateTimeOffset Now, int Limit);
 
 public sealed record JobRescueExpiredResult(int Requeued, int Dead, IReadOnlyList<string> Functions, IReadOnlyList<string> OwnersWithResults)
 {
-    /// <summary>The jobs this rescue made dead (their last attempt's lease expired), for alerts.</summary>
+    /// <summary>The jobs this pass made dead (no attempt left after an expired lease or a timeout), for alerts.</summary>
     public IReadOnlyList<DeadJob> DeadJobs { get; init; } = [];
 }
 
-/// <summary>A job that has just become dead.</summary>
-public sealed record DeadJob(string Id, string Function, string Owner);
+/// <summary>A job that has just become dead, with the error it ended with.</summary>
+public sealed record DeadJob(string Id, string Function, string Owner, string ErrorCode, string ErrorMessage);
 
 public sealed record UserInsertParams(string Name, string Secret, IReadOnlyList<string> Roles, DateTimeOffset Now);
 

@@ -27,6 +27,13 @@ public abstract class Daemon(ServerContext server, string name) : BackgroundServ
     public virtual bool LeaderOnly => true;
     protected ServerContext Server { get; } = server;
 
+    /// <summary>Raises a "job dead" alert for each job a pass made dead.</summary>
+    protected void AlertDead(IReadOnlyList<Core.Storage.DeadJob> jobs)
+    {
+        var now = Server.Time.GetUtcNow();
+        foreach (var d in jobs) Server.Alerts.JobDead(d.Id, d.Function, d.Owner, d.ErrorCode, d.ErrorMessage, now);
+    }
+
     /// <summary>How many passes have completed; for tests and metrics.</summary>
     public long Passes => Interlocked.Read(ref _passes);
     private long _passes;

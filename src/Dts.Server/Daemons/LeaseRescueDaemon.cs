@@ -21,8 +21,7 @@ public sealed class LeaseRescueDaemon(ServerContext server) : Daemon(server, "le
             // Requeued jobs are not counted per function: every waiter of them looks.
             Server.Signals.JobsReadyAll(result.Functions);
             foreach (var owner in result.OwnersWithResults) Server.Signals.ResultsReady(owner);
-            foreach (var dead in result.DeadJobs)
-                Server.Alerts.JobDead(dead.Id, dead.Function, dead.Owner, Core.JobTransitions.LeaseExpiredErrorCode, Core.JobTransitions.LeaseExpiredMessage, Server.Time.GetUtcNow());
+            AlertDead(result.DeadJobs);
         }
         return result.Requeued + result.Dead >= BatchLimit ? TimeSpan.Zero : Server.Options.RescueInterval;
     }

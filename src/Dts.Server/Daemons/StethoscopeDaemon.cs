@@ -33,6 +33,8 @@ public sealed class StethoscopeDaemon(ServerContext server) : Daemon(server, "st
         // How many jobs of each function were released is not known: every waiter of them looks.
         Server.Signals.JobsReadyAll(result.Functions);
         foreach (var owner in result.OwnersWithResults) Server.Signals.ResultsReady(owner);
+        // A released job with no attempt left is dead, as if its lease had expired: alerted the same way.
+        AlertDead(result.DeadJobs);
         return result.Lost.Count >= BatchLimit ? TimeSpan.Zero : Server.Options.RescueInterval;
     }
 }

@@ -28,6 +28,7 @@ public sealed class TimeoutDaemon(ServerContext server) : Daemon(server, "timeou
             // Retried jobs wait in awaiting_retry: the scheduler must look at their run-at.
             Server.Signals.Scheduled();
             foreach (var owner in result.OwnersWithResults) Server.Signals.ResultsReady(owner);
+            AlertDead(result.DeadJobs);
         }
         return total >= BatchLimit ? TimeSpan.Zero : Server.Options.TimeoutInterval;
     }

@@ -58,6 +58,39 @@ public abstract class DaemonStoreContract : FreshStoreTest
     }
 
     [Fact]
+    public async Task WorkerMarkLost_NamesTheReleasedJobsThatBecameDead()
+    {
+        await _store.WorkerUpsertAsync(new WorkerUpsertParams("w1", "w", "host/1", ["f"], 2, T0), Ct);
+        var last = Job(maxAttempts: 1);
+        await _store.JobInsertManyAsync(new JobInsertManyParams([Job(), last], T0), Ct);
+        await _store.JobLeaseAsync(new JobLeaseParams("w1", ["f"], 2, T0, Lease), Ct);
+
+        var now = T0 + TimeSpan.FromSeconds(16);
+        var lost = await _store.WorkerMarkLostAsync(new WorkerMarkLostParams(now - Lease, now, 10), Ct);
+
+        // Only the job with no attempt left is named; the other one went back to the queue.
+        var dead = Assert.Single(lost.DeadJobs);
+        Assert.Equal((last.Id, "f", "alice"), (dead.Id, dead.Function, dead.Owner));
+        Assert.Equal((JobTransitions.LeaseExpiredErrorCode, JobTransitions.LeaseExpiredMessage), (dead.ErrorCode, dead.ErrorMessage));
+        Assert.Equal(JobState.Dead, (await _store.JobGetAsync(new JobGetParams(last.Id), Ct))!.State);
+    }
+
+    [Fact]
+    public async Task TimeoutExpired_NamesTheJobsItMadeDead()
+    {
+        var last = Job(timeout: TimeSpan.FromSeconds(10), maxAttempts: 1);
+        await _store.JobInsertManyAsync(new JobInsertManyParams([last], T0), Ct);
+        await LeaseAsync("w1", T0);
+
+        var result = await _store.JobTimeoutExpiredAsync(new JobTimeoutExpiredParams(T0 + TimeSpan.FromSeconds(16), TimeSpan.FromSeconds(5), 10, RetryPolicy.Default), Ct);
+
+        Assert.Equal(1, result.Dead);
+        var dead = Assert.Single(result.DeadJobs);
+        Assert.Equal((last.Id, "f", "alice", "timeout"), (dead.Id, dead.Function, dead.Owner, dead.ErrorCode));
+        Assert.Equal(JobState.Dead, (await _store.JobGetAsync(new JobGetParams(last.Id), Ct))!.State);
+    }
+
+    [Fact]
     public async Task TimeoutExpired_FailsOnlyJobsPastTheirDeadlinePlusGrace()
     {
         await _store.JobInsertManyAsync(new JobInsertManyParams([Job(timeout: TimeSpan.FromSeconds(10))], T0), Ct);

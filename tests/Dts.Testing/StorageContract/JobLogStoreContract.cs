@@ -98,5 +98,6 @@ public abstract class JobLogStoreContract : FreshStoreTest
         Assert.Equal(1, result.Dead);
         var dead = Assert.Single(result.DeadJobs);
         Assert.Equal((job.Id, "d", "alice"), (dead.Id, dead.Function, dead.Owner));
+        Assert.Equal((JobTransitions.LeaseExpiredErrorCode, JobTransitions.LeaseExpiredMessage), (dead.ErrorCode, dead.ErrorMessage));
     }
 }
