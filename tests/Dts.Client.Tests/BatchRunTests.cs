@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Dts.Client.Batch;
@@ -17,6 +19,8 @@ public sealed class BatchRunTests : IAsyncLifetime
     private DtsWorker _worker = null!;
     private Task _workerRun = Task.CompletedTask;
     private string _secret = "";
+    // How many times the worker ran each "up" input.
+    private readonly ConcurrentDictionary<string, int> _runs = new();
 
     public async ValueTask InitializeAsync()
     {
@@ -27,6 +31,7 @@ public sealed class BatchRunTests : IAsyncLifetime
         _worker.Handle("up", async (job, ct) =>
         {
             var text = job.Args[0].GetString()!;
+            _runs.AddOrUpdate(text, 1, (_, n) => n + 1);
             // Uneven run times, so that jobs finish out of record order.
             await Task.Delay(text.Length % 3 * 7, ct);
             return text.ToUpperInvariant();
@@ -222,5 +227,73 @@ public sealed class BatchRunTests : IAsyncLifetime
         Assert.Equal(Enumerable.Range(1, 60).Select(i => (long)i), results.Select(r => r.GetProperty("record").GetInt64()).Order());
         Assert.Equal(60, results.Select(r => r.GetProperty("job_id").GetString()).Distinct().Count());
         Assert.Empty(Read(_dir.File("errors.jsonl")));
+    }
+
+    [Fact]
+    public async Task ABatchWhoseAnswerIsLostAfterItsJobsFinished_IsResent_AndEveryRecordRunsOnce()
+    {
+        using var watcher = Client();
+        var lossy = LoseAnswerHandler.OfBatches(async answer =>
+        {
+            // Hold the lost answer back until every job of the batch has ended: the resend then finds them finished.
+            var sent = await answer.Content.ReadFromJsonAsync(DtsJsonContext.Default.SubmitBatchResponse, Ct);
+            foreach (var job in sent!.Jobs)
+                Assert.True((await watcher.WaitAsync(job.Id, TimeSpan.FromSeconds(30), Ct)).State.IsTerminal());
+        });
+        using var client = new DtsClient(new DtsConnection(new DtsConnectionOptions
+        {
+            ServerUrl = _server.Url.ToString(), UserId = "alice", Secret = _secret, MaxConcurrency = 8,
+            FailoverBackoff = TimeSpan.FromMilliseconds(20),
+        }, lossy));
+
+        var summary = await RunAsync(Lines(20), "up", new BatchRunOptions { Concurrency = 8 }, client: client);
+
+        Assert.Equal(1, lossy.Lost);
+        Assert.True(summary.Complete);
+        var results = Read(_dir.File("results.jsonl"));
+        Assert.Equal(Enumerable.Range(1, 20).Select(i => (long)i), results.Select(r => r.GetProperty("record").GetInt64()).Order());
+        Assert.Equal(20, results.Select(r => r.GetProperty("job_id").GetString()).Distinct().Count());
+        Assert.All(Enumerable.Range(1, 20), i => Assert.Equal(1, _runs[$"line {i}"]));
+    }
+
+    [Fact]
+    public async Task ARunIdGivenAgainWithoutACheckpoint_TakesTheOutcomesOfTheJobsItMade_InsteadOfWaitingForThem()
+    {
+        var options = new BatchRunOptions { Concurrency = 4, RunId = "again" };
+        Assert.True((await RunAsync(Lines(6), "up", options)).Complete);
+        var firstJobs = Read(_dir.File("results.jsonl")).Select(r => r.GetProperty("job_id").GetString()).Order().ToList();
+        File.Delete(_dir.File("results.jsonl"));
+
+        // Every result of the first run is acknowledged, so none comes through the results feed again.
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        limit.CancelAfter(TimeSpan.FromSeconds(60));
+        var second = await RunAsync(Lines(6), "up", options, cancellationToken: limit.Token);
+
+        Assert.True(second.Complete);
+        var results = Read(_dir.File("results.jsonl"));
+        Assert.Equal(Enumerable.Range(1, 6).Select(i => (long)i), results.Select(r => r.GetProperty("record").GetInt64()).Order());
+        Assert.Equal(firstJobs, results.Select(r => r.GetProperty("job_id").GetString()).Order());
+        Assert.All(Enumerable.Range(1, 6), i => Assert.Equal(1, _runs[$"line {i}"]));
+    }
+
+    [Fact]
+    public async Task AResumedRunCheckpointedByAnOlderClient_RecognisesTheJobsItMadeWithTheOlderKeys()
+    {
+        var checkpoint = _dir.File("cp.json");
+        await new RunCheckpoint { RunId = "older", Function = "up", Contiguous = 0, Written = [] }.SaveAsync(checkpoint, Ct);
+        using var client = Client();
+        var made = await client.SubmitAsync(new SubmitJobRequest
+        {
+            Function = "up", Args = JsonValues.StringArray(["line 2"]), UniqueKey = "older:2", Tags = ["run:older"],
+        }, Ct);
+        Assert.Equal(JobState.Succeeded, (await client.WaitAsync(made.Id, cancellationToken: Ct)).State);
+
+        var summary = await RunAsync(Lines(3), "up", new BatchRunOptions { Concurrency = 2, CheckpointPath = checkpoint, Resume = true }, client: client);
+
+        Assert.True(summary.Complete);
+        var results = Read(_dir.File("results.jsonl")).ToDictionary(r => r.GetProperty("record").GetInt64());
+        Assert.Equal([1L, 2L, 3L], results.Keys.Order());
+        Assert.Equal(made.Id, results[2].GetProperty("job_id").GetString());
+        Assert.Equal(1, _runs["line 2"]);
     }
 }

@@ -345,28 +345,4 @@ public sealed class FailoverTests : IAsyncLifetime
         Assert.True(byEnvironment.ExitCode == 0, byEnvironment.Stderr);
         Assert.Equal(2, await UnfinishedJobsAsync());
     }
-
-    /// <summary>
-    /// Lets the first matching request reach the server and then loses its answer, as when the
-    /// connection is reset after the server has committed the request.
-    /// </summary>
-    private sealed class LoseAnswerHandler(Func<HttpRequestMessage, bool> match) : DelegatingHandler(new SocketsHttpHandler())
-    {
-        private int _lost;
-
-        public int Lost => Volatile.Read(ref _lost);
-
-        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-        {
-            var response = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
-            if (match(request) && Interlocked.CompareExchange(ref _lost, 1, 0) == 0)
-            {
-                Assert.True(response.IsSuccessStatusCode, $"the first send should have succeeded, got {(int)response.StatusCode}");
-                response.Dispose();
-                throw new HttpRequestException(HttpRequestError.ResponseEnded, "The response ended prematurely (simulated reset).",
-                    new IOException("Connection reset by peer (simulated)."));
-            }
-            return response;
-        }
-    }
 }

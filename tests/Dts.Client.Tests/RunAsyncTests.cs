@@ -122,7 +122,7 @@ public sealed class RunAsyncTests
         await using var servers = await TwoServers.StartAsync();
         var (store, a) = (servers.Store, servers.A);
         var secret = await a.CreateUserAsync("alice", [Roles.Client], Ct);
-        var lossy = LoseFirstAnswer.OfSubmits();
+        var lossy = LoseAnswerHandler.OfSubmits();
         using var client = servers.Client("alice", secret, lossy);
 
         // No worker: each send waits its short while and the job comes back queued.
@@ -153,7 +153,7 @@ public sealed class RunAsyncTests
         try
         {
             // The waiting submit's answer comes after the job has ended; it is lost, and the copy goes to b.
-            var lossy = LoseFirstAnswer.OfSubmits();
+            var lossy = LoseAnswerHandler.OfSubmits();
             using var client = servers.Client("alice", secret, lossy);
 
             var view = await client.RunAsync(new SubmitJobRequest { Function = "upper", Args = JsonValues.StringArray(["abc"]) }, TimeSpan.FromSeconds(60), Ct);
@@ -208,26 +208,6 @@ public sealed class RunAsyncTests
             await A.DisposeAsync();
             await Store.DisposeAsync();
             _dir.Dispose();
-        }
-    }
-
-    /// <summary>Lets the first matching request reach the server, then loses its answer (a reset after the commit).</summary>
-    private sealed class LoseFirstAnswer(Func<HttpRequestMessage, bool> match) : DelegatingHandler(new SocketsHttpHandler())
-    {
-        private int _lost;
-
-        /// <summary>Loses the answer of the first single submit.</summary>
-        public static LoseFirstAnswer OfSubmits() =>
-            new(r => r.Method == HttpMethod.Post && r.RequestUri!.AbsolutePath == ApiRoutes.Jobs);
-
-        public int Lost => Volatile.Read(ref _lost);
-
-        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-        {
-            var response = await base.SendAsync(request, cancellationToken);
-            if (!match(request) || Interlocked.CompareExchange(ref _lost, 1, 0) != 0) return response;
-            response.Dispose();
-            throw new HttpRequestException(HttpRequestError.ResponseEnded, "The answer was lost (simulated reset).", new IOException("simulated"));
         }
     }
 }

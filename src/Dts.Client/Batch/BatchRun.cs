@@ -87,6 +87,7 @@ internal sealed class BatchRun
 
     private string _runId = "";
     private string _tag = "";
+    private string _keyPrefix = "";
     private long _contiguous;
     private long _lastRecord = -1;
     private volatile bool _sourceExhausted;
@@ -129,6 +130,7 @@ internal sealed class BatchRun
 
         _runId = checkpoint?.RunId ?? _options.RunId ?? Guid.NewGuid().ToString("N")[..12];
         _tag = "run:" + _runId;
+        _keyPrefix = KeyPrefix(_runId);
         if (checkpoint is { Complete: true })
             return new BatchRunSummary(_runId, 0, 0, 0, 0, Complete: true, Resumed: true);
 
@@ -140,8 +142,8 @@ internal sealed class BatchRun
         // A checkpoint at once, so that a run killed before its first result still resumes as the same run.
         await CheckpointAsync(complete: false, cancellationToken).ConfigureAwait(false);
 
-        // Results that finished while no client was reading come first: a record whose job is done
-        // needs no resubmission (a finished job's unique key no longer coalesces).
+        // Results that finished while no client was reading come first: a record whose result is
+        // written needs no resubmission.
         if (checkpoint is not null)
         {
             while (true)
@@ -251,7 +253,29 @@ internal sealed class BatchRun
         _submitterDone = true;
     }
 
-    private string UniqueKey(long n) => _runId + ":" + n.ToString(CultureInfo.InvariantCulture);
+    /// <summary>
+    /// The start of every unique key of run <paramref name="runId"/>: an automatic key
+    /// (<see cref="UniqueKeys.AutomaticPrefix"/>), which its job holds in every state until purged, so
+    /// that a resend after a lost answer, or a resumed run's resubmission, attaches to the record's job
+    /// even when that job has already finished instead of running the record a second time.
+    /// </summary>
+    internal static string KeyPrefix(string runId) => UniqueKeys.AutomaticPrefix + "run:" + runId + ":";
+
+    private string UniqueKey(long n) => _keyPrefix + n.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// The record number in one of this run's unique keys. Runs checkpointed by older clients used
+    /// <c>&lt;run id&gt;:&lt;record&gt;</c>; resumed, such a run still recognises the jobs it made then.
+    /// </summary>
+    private bool TryRecordOf(string? key, out long n)
+    {
+        n = 0;
+        if (key is null) return false;
+        var at = key.StartsWith(_keyPrefix, StringComparison.Ordinal) ? _keyPrefix.Length
+            : key.Length > _runId.Length && key[_runId.Length] == ':' && key.StartsWith(_runId, StringComparison.Ordinal) ? _runId.Length + 1
+            : -1;
+        return at > 0 && long.TryParse(key.AsSpan(at), NumberStyles.None, CultureInfo.InvariantCulture, out n);
+    }
 
     private async Task FlushBatchAsync(List<(long Number, SubmitJobRequest Job)> batch, CancellationToken cancellationToken)
     {
@@ -276,7 +300,8 @@ internal sealed class BatchRun
             var size = Math.Min(_maxBatch, jobs.Count - at);
             try
             {
-                await _client.SubmitBatchAsync(jobs.GetRange(at, size), cancellationToken).ConfigureAwait(false);
+                var answers = await _client.SubmitBatchAsync(jobs.GetRange(at, size), cancellationToken).ConfigureAwait(false);
+                await TakeFinishedAsync(answers, cancellationToken).ConfigureAwait(false);
                 at += size;
             }
             catch (DtsApiException ex) when (ex.Status == 400 && ex.Field == "jobs" && size > 1)
@@ -284,6 +309,23 @@ internal sealed class BatchRun
                 _maxBatch = size / 2;
             }
         }
+    }
+
+    /// <summary>
+    /// Records whose submit attached to a job that has already ended take that job's outcome at once.
+    /// Its result may have been acknowledged already (by an earlier run given the same run id, when no
+    /// checkpoint says so) and would then never come through the results feed; when it does come, it is
+    /// dropped as a duplicate.
+    /// </summary>
+    private async Task TakeFinishedAsync(IReadOnlyList<SubmitJobResponse> answers, CancellationToken cancellationToken)
+    {
+        List<JobView>? ended = null;
+        foreach (var answer in answers)
+        {
+            if (!answer.Coalesced || !answer.State.IsTerminal()) continue;
+            (ended ??= []).Add(await _client.GetJobAsync(answer.Id, cancellationToken).ConfigureAwait(false));
+        }
+        if (ended is not null) await ProcessPageAsync(ended, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task ReadAllAsync(CancellationToken cancellationToken)
@@ -302,13 +344,10 @@ internal sealed class BatchRun
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var prefix = _runId + ":";
             foreach (var job in page)
             {
                 ids.Add(job.Id);
-                if (job.UniqueKey is not { } key || !key.StartsWith(prefix, StringComparison.Ordinal)
-                    || !long.TryParse(key.AsSpan(prefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var n))
-                    continue;
+                if (!TryRecordOf(job.UniqueKey, out var n)) continue;
                 if (_inFlight.TryRemove(n, out _)) _slots.Release();
                 await AcceptAsync(FromJob(n, job), cancellationToken).ConfigureAwait(false);
             }
