@@ -296,4 +296,51 @@ public sealed class BatchRunTests : IAsyncLifetime
         Assert.Equal(made.Id, results[2].GetProperty("job_id").GetString());
         Assert.Equal(1, _runs["line 2"]);
     }
+
+    [Fact]
+    public async Task AJobPurgedBetweenTheAttachingAnswerAndItsFetch_HasItsRecordSubmittedAgain()
+    {
+        var options = new BatchRunOptions { Concurrency = 4, RunId = "purged" };
+        Assert.True((await RunAsync(Lines(4), "up", options)).Complete);
+        var firstJobs = Read(_dir.File("results.jsonl")).Select(r => r.GetProperty("job_id").GetString()).ToHashSet();
+        File.Delete(_dir.File("results.jsonl"));
+
+        // The second run's batch attaches to the four finished jobs; an administrator purges them before the run fetches them.
+        using var admin = await _server.UserAsync("root", Roles.Administrator);
+        var purge = new AfterFirstAnswer(r => r.RequestUri!.AbsolutePath == ApiRoutes.JobsBatch, async () =>
+        {
+            var done = await admin.CallAsync(HttpMethod.Post, AdminRoutes.JobsPurge, """{"function":"up"}""", AdminJsonContext.Default.JobPurgeResponse);
+            Assert.Equal(4, done.Purged);
+        });
+        using var client = new DtsClient(new DtsConnection(new DtsConnectionOptions
+        {
+            ServerUrl = _server.Url.ToString(), UserId = "alice", Secret = _secret, MaxConcurrency = 4,
+        }, purge));
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        limit.CancelAfter(TimeSpan.FromSeconds(60));
+
+        var second = await RunAsync(Lines(4), "up", options, client: client, cancellationToken: limit.Token);
+
+        Assert.True(purge.Done);
+        Assert.True(second.Complete);
+        var results = Read(_dir.File("results.jsonl"));
+        Assert.Equal([1L, 2L, 3L, 4L], results.Select(r => r.GetProperty("record").GetInt64()).Order());
+        Assert.DoesNotContain(results, r => firstJobs.Contains(r.GetProperty("job_id").GetString()));
+        Assert.All(Enumerable.Range(1, 4), i => Assert.Equal(2, _runs[$"line {i}"]));
+    }
+
+    /// <summary>Runs <paramref name="action"/> once, after the first matching request's answer has arrived and before the caller sees it.</summary>
+    private sealed class AfterFirstAnswer(Func<HttpRequestMessage, bool> match, Func<Task> action) : DelegatingHandler(new SocketsHttpHandler())
+    {
+        private int _done;
+
+        public bool Done => Volatile.Read(ref _done) == 1;
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var response = await base.SendAsync(request, cancellationToken);
+            if (match(request) && Interlocked.CompareExchange(ref _done, 1, 0) == 0) await action();
+            return response;
+        }
+    }
 }

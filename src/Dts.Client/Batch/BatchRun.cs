@@ -300,8 +300,9 @@ internal sealed class BatchRun
             var size = Math.Min(_maxBatch, jobs.Count - at);
             try
             {
-                var answers = await _client.SubmitBatchAsync(jobs.GetRange(at, size), cancellationToken).ConfigureAwait(false);
-                await TakeFinishedAsync(answers, cancellationToken).ConfigureAwait(false);
+                var sent = jobs.GetRange(at, size);
+                var answers = await _client.SubmitBatchAsync(sent, cancellationToken).ConfigureAwait(false);
+                await TakeFinishedAsync(sent, answers, cancellationToken).ConfigureAwait(false);
                 at += size;
             }
             catch (DtsApiException ex) when (ex.Status == 400 && ex.Field == "jobs" && size > 1)
@@ -315,17 +316,27 @@ internal sealed class BatchRun
     /// Records whose submit attached to a job that has already ended take that job's outcome at once.
     /// Its result may have been acknowledged already (by an earlier run given the same run id, when no
     /// checkpoint says so) and would then never come through the results feed; when it does come, it is
-    /// dropped as a duplicate.
+    /// dropped as a duplicate. A job purged between the answer and the fetch has freed its key: its
+    /// record is submitted again and makes a new job.
     /// </summary>
-    private async Task TakeFinishedAsync(IReadOnlyList<SubmitJobResponse> answers, CancellationToken cancellationToken)
+    private async Task TakeFinishedAsync(List<SubmitJobRequest> sent, IReadOnlyList<SubmitJobResponse> answers, CancellationToken cancellationToken)
     {
         List<JobView>? ended = null;
-        foreach (var answer in answers)
+        List<SubmitJobRequest>? purged = null;
+        for (var i = 0; i < answers.Count; i++)
         {
-            if (!answer.Coalesced || !answer.State.IsTerminal()) continue;
-            (ended ??= []).Add(await _client.GetJobAsync(answer.Id, cancellationToken).ConfigureAwait(false));
+            if (!answers[i].Coalesced || !answers[i].State.IsTerminal()) continue;
+            try
+            {
+                (ended ??= []).Add(await _client.GetJobAsync(answers[i].Id, cancellationToken).ConfigureAwait(false));
+            }
+            catch (DtsApiException ex) when (ex.Is(ErrorCodes.JobNotFound))
+            {
+                (purged ??= []).Add(sent[i]);
+            }
         }
         if (ended is not null) await ProcessPageAsync(ended, cancellationToken).ConfigureAwait(false);
+        if (purged is not null) await SubmitSplittingAsync(purged, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task ReadAllAsync(CancellationToken cancellationToken)
