@@ -79,10 +79,6 @@ public sealed partial class PostgresJobStore : IJobStore, ISharedStore
     // ---- plumbing ----
 
     /// <summary>
-    /// Runs <paramref name="work"/> in one transaction and commits it. A deadlock or serialization
-    /// failure (another server touched the same rows in another order) retries the whole operation.
-    /// </summary>
-    /// <summary>
     /// Prepended to the first statement of a transaction whose loss on a database crash is harmless:
     /// its commit then returns without waiting for its WAL to be flushed (for this transaction only;
     /// Npgsql sends BEGIN with that first statement, so this costs no round trip). PostgreSQL's WAL
@@ -95,18 +91,53 @@ public sealed partial class PostgresJobStore : IJobStore, ISharedStore
     /// </summary>
     private const string NoFlushWait = "SET LOCAL synchronous_commit TO OFF; ";
 
-    private async Task<T> TxAsync<T>(Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs <paramref name="work"/> in one transaction and commits it. A deadlock or serialization
+    /// failure (another server touched the same rows in another order) retries the whole operation.
+    /// </summary>
+    private Task<T> TxAsync<T>(Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work, CancellationToken cancellationToken) =>
+        RetryingAsync(async () =>
+        {
+            await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+            var result = await work(connection, transaction);
+            await transaction.CommitAsync(cancellationToken);
+            return result;
+        }, cancellationToken);
+
+    /// <summary>
+    /// A transaction of one statement in one round trip: BEGIN, the statement and COMMIT go to the
+    /// server together, where <see cref="TxAsync"/> needs a second trip for its COMMIT. Without
+    /// <paramref name="flushWait"/> the statement is preceded by <see cref="NoFlushWait"/>.
+    /// <paramref name="read"/> gets the statement's rows; the COMMIT's outcome is read after it, so
+    /// a failed commit throws here as it would from <see cref="TxAsync"/>. An error leaves the
+    /// transaction aborted on the connection; Npgsql rolls it back when the connection goes back to
+    /// its pool, as it does for any transaction left open (not with multiplexing, which Dts does not use).
+    /// </summary>
+    private Task<T> OneTripTxAsync<T>(string sql, Action<NpgsqlCommand> bind, Func<NpgsqlDataReader, Task<T>> read,
+        CancellationToken cancellationToken, bool flushWait = false) =>
+        RetryingAsync(async () =>
+        {
+            await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+            await using var command = Cmd(connection, null, "BEGIN; " + (flushWait ? "" : NoFlushWait) + sql + "; COMMIT");
+            bind(command);
+            await using var r = await command.ExecuteReaderAsync(cancellationToken);
+            var result = await read(r);
+            while (await r.NextResultAsync(cancellationToken))
+            {
+            }
+            return result;
+        }, cancellationToken);
+
+    /// <summary>Runs <paramref name="once"/> again (up to five times) when another transaction deadlocked with it or a serializable one failed.</summary>
+    private async Task<T> RetryingAsync<T>(Func<Task<T>> once, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
-                await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-                var result = await work(connection, transaction);
-                await transaction.CommitAsync(cancellationToken);
-                return result;
+                return await once();
             }
             catch (PostgresException e) when (attempt < 5 && e.SqlState is PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure)
             {
@@ -124,8 +155,13 @@ public sealed partial class PostgresJobStore : IJobStore, ISharedStore
 
     private static async Task<List<JobRecord>> ReadJobsAsync(NpgsqlCommand command, CancellationToken cancellationToken)
     {
-        var jobs = new List<JobRecord>();
         await using var r = await command.ExecuteReaderAsync(cancellationToken);
+        return await ReadJobsAsync(r, cancellationToken);
+    }
+
+    private static async Task<List<JobRecord>> ReadJobsAsync(NpgsqlDataReader r, CancellationToken cancellationToken)
+    {
+        var jobs = new List<JobRecord>();
         while (await r.ReadAsync(cancellationToken)) jobs.Add(Pg.ReadJob(r));
         return jobs;
     }
@@ -188,13 +224,11 @@ public sealed partial class PostgresJobStore : IJobStore, ISharedStore
     /// whether another session has left such commits unflushed, so this always runs (one round trip).
     /// </summary>
     public async Task FlushAsync(CancellationToken cancellationToken) =>
-        LastFlush = await TxAsync(async (c, t) =>
+        LastFlush = await OneTripTxAsync("SELECT pg_current_xact_id()::text, current_setting('synchronous_commit')", _ => { }, async r =>
         {
-            await using var command = Cmd(c, t, "SELECT pg_current_xact_id()::text, current_setting('synchronous_commit')");
-            await using var r = await command.ExecuteReaderAsync(cancellationToken);
             await r.ReadAsync(cancellationToken);
             return (r.GetString(0), r.GetString(1));
-        }, cancellationToken);
+        }, cancellationToken, flushWait: true);
 
     /// <summary>For tests: the transaction id and synchronous_commit of the last flush's transaction.</summary>
     internal (string Xid, string SynchronousCommit)? LastFlush { get; private set; }
@@ -314,13 +348,8 @@ public sealed partial class PostgresJobStore : IJobStore, ISharedStore
     public Task<IReadOnlyList<JobRecord>> JobLeaseAsync(JobLeaseParams p, CancellationToken cancellationToken)
     {
         if (p.Max <= 0 || p.Functions.Count == 0) return Task.FromResult<IReadOnlyList<JobRecord>>([]);
-        return TxAsync<IReadOnlyList<JobRecord>>(async (c, t) =>
-        {
-            var silentBefore = p.Now - p.LeaseDuration;
-            await using var command = Cmd(c, t, NoFlushWait + LeaseSql);
-            AddLeaseParameters(command, p, silentBefore);
-            return await ReadJobsAsync(command, cancellationToken);
-        }, cancellationToken);
+        return OneTripTxAsync<IReadOnlyList<JobRecord>>(LeaseSql, command => AddLeaseParameters(command, p, p.Now - p.LeaseDuration),
+            async r => await ReadJobsAsync(r, cancellationToken), cancellationToken);
     }
 
     /// <summary>How many of a function's best queued jobs a lease considers: room for what other leasers hold.</summary>
@@ -671,15 +700,12 @@ public sealed partial class PostgresJobStore : IJobStore, ISharedStore
         }, cancellationToken);
 
     public Task NonceRecordAsync(NonceRecordParams p, CancellationToken cancellationToken) =>
-        TxAsync(async (c, t) =>
-        {
-            // A nonce seen again (only possible for an expired row not yet swept) keeps the later expiry.
-            await using var command = Cmd(c, t, NoFlushWait +
-                "INSERT INTO {s}.nonces (user_name, nonce_hash, expires_at) VALUES (@user, @hash, @expires) " +
-                "ON CONFLICT (user_name, nonce_hash) DO UPDATE SET expires_at = greatest({s}.nonces.expires_at, excluded.expires_at)");
-            command.P("user", p.User).P("hash", p.NonceHash).P("expires", Pg.Ts(p.ExpiresAt));
-            return await command.ExecuteNonQueryAsync(cancellationToken);
-        }, cancellationToken);
+        // A nonce seen again (only possible for an expired row not yet swept) keeps the later expiry.
+        OneTripTxAsync(
+            "INSERT INTO {s}.nonces (user_name, nonce_hash, expires_at) VALUES (@user, @hash, @expires) " +
+            "ON CONFLICT (user_name, nonce_hash) DO UPDATE SET expires_at = greatest({s}.nonces.expires_at, excluded.expires_at)",
+            command => command.P("user", p.User).P("hash", p.NonceHash).P("expires", Pg.Ts(p.ExpiresAt)),
+            _ => Task.FromResult(0), cancellationToken);
 
     public Task<bool> NonceClaimAsync(NonceRecordParams p, DateTimeOffset now, CancellationToken cancellationToken) =>
         // The primary key decides between two servers claiming the same nonce at once; an expired row
@@ -688,16 +714,12 @@ public sealed partial class PostgresJobStore : IJobStore, ISharedStore
         // flush of any write this request commits next (a submit, a report) makes the nonce durable
         // too, as the SQLite store's group commit does. Only a request that writes nothing could have
         // its nonce forgotten by a database crash, and replaying a read changes nothing.
-        TxAsync(async (c, t) =>
-        {
-            await using var command = Cmd(c, t,
-                NoFlushWait +
-                "INSERT INTO {s}.nonces AS n (user_name, nonce_hash, expires_at) VALUES (@user, @hash, @expires) " +
-                "ON CONFLICT (user_name, nonce_hash) DO UPDATE SET expires_at = excluded.expires_at WHERE n.expires_at <= @now " +
-                "RETURNING 1");
-            command.P("user", p.User).P("hash", p.NonceHash).P("expires", Pg.Ts(p.ExpiresAt)).P("now", Pg.Ts(now));
-            return await command.ExecuteScalarAsync(cancellationToken) is not null;
-        }, cancellationToken);
+        OneTripTxAsync(
+            "INSERT INTO {s}.nonces AS n (user_name, nonce_hash, expires_at) VALUES (@user, @hash, @expires) " +
+            "ON CONFLICT (user_name, nonce_hash) DO UPDATE SET expires_at = excluded.expires_at WHERE n.expires_at <= @now " +
+            "RETURNING 1",
+            command => command.P("user", p.User).P("hash", p.NonceHash).P("expires", Pg.Ts(p.ExpiresAt)).P("now", Pg.Ts(now)),
+            r => r.ReadAsync(cancellationToken), cancellationToken);
 
     public Task<bool> NonceSeenAsync(NonceSeenParams p, CancellationToken cancellationToken) =>
         ReadAsync(async c =>

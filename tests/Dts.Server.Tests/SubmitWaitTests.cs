@@ -1,3 +1,5 @@
+using System.Reflection;
+using System.Runtime.ExceptionServices;
 using System.Text.Json;
 using Dts.Client;
 using Dts.Contracts;
@@ -237,6 +239,43 @@ public sealed class SubmitWaitTests : ClientWorkerServerTest
     }
 
     [Fact]
+    public async Task TheStoreIsAskedForAFlush_OnlyWhenTheWaitedJobDidNotSucceed()
+    {
+        // What the endpoint asks of the store, counted: on PostgreSQL every flush is a round trip.
+        var dir = new TempDirectory("dts-flush-count");
+        var options = new DtsServerOptions { Url = "http://127.0.0.1:0", DataDirectory = dir.Path };
+        var (store, counter) = FlushCountingStore.Wrap(DtsServer.OpenSqliteStore(options));
+        await using var server = await DtsServer.StartAsync(options, TimeProvider.System, store, cancellationToken: Ct);
+        using var client = new SignedHttp(server.Url, "alice", await server.CreateUserAsync("alice", [Roles.Client], Ct), TimeProvider.System);
+        using var worker = new SignedHttp(server.Url, "w1", await server.CreateUserAsync("w1", [Roles.Worker], Ct), TimeProvider.System);
+        var workerId = await Flow.RegisterAsync(worker, "double");
+
+        var succeeded = Post("""{"function":"double","args":[21]}""", 30);
+        var job = Assert.Single(await Flow.LeaseAsync(worker, workerId, max: 1, wait: 10));
+        using (var done = await Flow.CompleteAsync(worker, job, "42")) Assert.Equal(200, (int)done.StatusCode);
+        Assert.Equal(JobState.Succeeded, (await succeeded).Job!.State);
+        Assert.Equal(0, counter.Flushes);
+
+        var failed = Post("""{"function":"double","args":[0],"max_attempts":1}""", 30);
+        job = Assert.Single(await Flow.LeaseAsync(worker, workerId, max: 1, wait: 10));
+        using (var done = await Flow.FailAsync(worker, job, "bad", retry: false)) Assert.Equal(200, (int)done.StatusCode);
+        Assert.Equal(JobState.Dead, (await failed).Job!.State);
+        Assert.Equal(1, counter.Flushes);
+
+        Assert.Equal(JobState.Queued, (await Post("""{"function":"nobody"}""", 0.2)).Job!.State);
+        Assert.Equal(2, counter.Flushes);
+        dir.Dispose();
+
+        async Task<SubmitJobResponse> Post(string body, double wait)
+        {
+            using var response = await client.PostAsync($"{ApiRoutes.Jobs}?wait_seconds={wait.ToString(System.Globalization.CultureInfo.InvariantCulture)}", body);
+            var text = await response.Content.ReadAsStringAsync(Ct);
+            Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode}: {text}");
+            return JsonSerializer.Deserialize(text, DtsJsonContext.Default.SubmitJobResponse)!;
+        }
+    }
+
+    [Fact]
     public async Task AWaitThatTimesOut_IsAnsweredAfterTheInsertWasFlushed()
     {
         var store = SqliteStore;
@@ -282,5 +321,37 @@ public sealed class SubmitWaitTests : ClientWorkerServerTest
             Assert.True(seen.Add(job.Result!.Value.GetInt32()));
         }
         Assert.Equal(0, _server.Server.Context.Signals.JobEndWaiterCount);
+    }
+}
+
+/// <summary>An <see cref="IJobStore"/> that passes every call to the store it wraps and counts the calls of FlushAsync.</summary>
+public class FlushCountingStore : DispatchProxy
+{
+    private IJobStore _inner = null!;
+    private int _flushes;
+
+    public int Flushes => Volatile.Read(ref _flushes);
+
+    public static (IJobStore Store, FlushCountingStore Counter) Wrap(IJobStore inner)
+    {
+        var store = Create<IJobStore, FlushCountingStore>();
+        var counter = (FlushCountingStore)(object)store;
+        counter._inner = inner;
+        return (store, counter);
+    }
+
+    protected override object? Invoke(MethodInfo? targetMethod, object?[]? args)
+    {
+        ArgumentNullException.ThrowIfNull(targetMethod);
+        if (targetMethod.Name == nameof(IJobStore.FlushAsync)) Interlocked.Increment(ref _flushes);
+        try
+        {
+            return targetMethod.Invoke(_inner, args);
+        }
+        catch (TargetInvocationException e) when (e.InnerException is not null)
+        {
+            ExceptionDispatchInfo.Throw(e.InnerException);
+            throw;
+        }
     }
 }

@@ -239,6 +239,34 @@ public sealed class PostgresSpecificTests : PostgresStoreTest
     }
 
     [Fact]
+    public async Task AOneTripTransactionThatFails_LeavesNoConnectionInAnAbortedTransaction()
+    {
+        // A trigger refuses one user's nonces: the statement fails inside its BEGIN ... COMMIT round trip.
+        var schema = $"\"{_database.Schema}\"";
+        await using (var connection = await _database.OpenAsync(Ct))
+        await using (var command = new NpgsqlCommand(
+            $"CREATE FUNCTION {schema}.refuse_mallory() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN " +
+            "IF NEW.user_name = 'mallory' THEN RAISE EXCEPTION 'refused for the test'; END IF; RETURN NEW; END $$; " +
+            $"CREATE TRIGGER refuse_mallory BEFORE INSERT ON {schema}.nonces FOR EACH ROW EXECUTE FUNCTION {schema}.refuse_mallory()", connection))
+            await command.ExecuteNonQueryAsync(Ct);
+        var now = DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_000_000);
+
+        // Failures on several pooled connections at once, then ordinary work on whatever connections the pool hands out.
+        var failures = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => Assert.ThrowsAsync<PostgresException>(() =>
+            _store.NonceClaimAsync(new NonceRecordParams("mallory", [(byte)i, 1, 2, 3], now.AddMinutes(5)), now, Ct))));
+        Assert.All(failures, e => Assert.Contains("refused for the test", e.MessageText, StringComparison.Ordinal));
+        for (var i = 0; i < 24; i++)
+        {
+            Assert.True(await _store.NonceClaimAsync(new NonceRecordParams("alice", [(byte)i, 9, 9, 9], now.AddMinutes(5)), now, Ct));
+            await _store.FlushAsync(Ct);
+        }
+
+        // Every claim was committed (seen from another connection); none of mallory's was.
+        Assert.Equal(24L, await ScalarAsync<long>($"SELECT count(*) FROM {schema}.nonces WHERE user_name = 'alice'"));
+        Assert.Equal(0L, await ScalarAsync<long>($"SELECT count(*) FROM {schema}.nonces WHERE user_name = 'mallory'"));
+    }
+
+    [Fact]
     public async Task ClockOffset_OnLocalhost_IsSmall()
     {
         var offset = await _store.MeasureClockOffsetAsync(Ct);

@@ -28,6 +28,11 @@ public partial interface IJobStore : IAsyncDisposable
     /// is. Lets a caller acknowledge such jobs only once they are durable. Writes that are never
     /// flushed on their own account (leases, heartbeats, worker registrations, nonces; see
     /// docs/architecture.md) need not be covered, though a flush may cover them too.
+    /// <para>
+    /// A store's flushes are ordered: a durable commit makes every commit before it durable too.
+    /// A worker's report (<see cref="JobReportManyAsync"/>) always commits durably, so a job read in
+    /// state succeeded, which only a report sets, proves its insert durable without this call.
+    /// </para>
     /// </summary>
     Task FlushAsync(CancellationToken cancellationToken);
     Task<JobRecord?> JobGetAsync(JobGetParams p, CancellationToken cancellationToken);

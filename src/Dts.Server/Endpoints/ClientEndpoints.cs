@@ -48,7 +48,10 @@ internal static class ClientEndpoints
             // flush runs and the job may stay unflushed until the next durable write, so a power
             // loss could drop it: the client had no acknowledgement, and its SDK sends the submit
             // again with the same automatic unique key.
-            await s.Store.FlushAsync(CancellationToken.None);
+            // A job seen succeeded needs no flush: only a worker's report makes a job succeeded, that
+            // report's commit is durable (IJobStore.FlushAsync), and it came after the insert's, so
+            // its flush covered the insert too. On PostgreSQL this saves the flush's round trip.
+            if (record?.State != JobState.Succeeded) await s.Store.FlushAsync(CancellationToken.None);
         }
         ctx.Response.Headers.Location = ApiRoutes.Job(r.Id);
         await Api.WriteAsync(ctx, r.Coalesced ? 200 : 201, answer, DtsJsonContext.Default.SubmitJobResponse);
