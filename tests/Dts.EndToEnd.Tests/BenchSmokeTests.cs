@@ -53,12 +53,41 @@ public sealed class BenchSmokeTests : IDisposable
     [InlineData("--latency-samples", "-1", "--latency-samples must not be negative")]
     [InlineData("--servers", "0", "--servers must be from 1 to 16")]
     [InlineData("--servers", "2", "--servers above 1 needs --store naming a PostgreSQL database")]
+    [InlineData("--schema", "mine", "--schema applies to a PostgreSQL --store only")]
     public async Task DtsBench_BadOptions_AreRefusedInOneLineBeforeAnythingStarts(string option, string value, string message)
     {
         await using var bench = await DtsProcess.RunAsync(["bench", option, value], TimeSpan.FromSeconds(60));
         Assert.Equal(2, bench.ExitCode);
         Assert.Contains(message, bench.Stderr, StringComparison.Ordinal);
         Assert.DoesNotContain("end to end", bench.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task DtsBench_OnPostgres_TwiceOnOneDatabase_EachRunInASchemaOfItsOwn_DroppedAfterwards()
+    {
+        await using var db = Dts.Testing.Postgres.PostgresTestDatabase.Create();
+        var schemas = new List<string>();
+        for (var run = 0; run < 2; run++)
+        {
+            var json = Path.Combine(Path.GetTempPath(), $"dts-bench-pg-{Guid.NewGuid():N}.json");
+            await using (var bench = await DtsProcess.RunAsync(
+                ["bench", "--smoke", "--phases", "latency", "--latency-samples", "20", "--warmup-seconds", "0", "--store", db.ConnectionString, "--json", json],
+                TimeSpan.FromSeconds(240), new Dictionary<string, string> { ["DTS_SCHEMA"] = "" }))
+                Assert.True(bench.ExitCode == 0, $"run {run}: exit {bench.ExitCode}: {bench.Stderr}");
+            using var report = JsonDocument.Parse(await File.ReadAllTextAsync(json, TestContext.Current.CancellationToken));
+            File.Delete(json);
+            var store = report.RootElement.GetProperty("store").GetString()!;
+            var at = store.IndexOf("schema dts_bench_", StringComparison.Ordinal);
+            Assert.True(at >= 0, store);
+            schemas.Add(store[(at + "schema ".Length)..].Trim());
+            Assert.True(report.RootElement.GetProperty("latency_p50_us").GetDouble() > 0);
+        }
+
+        Assert.NotEqual(schemas[0], schemas[1]);
+        await using var connection = await db.OpenAsync(TestContext.Current.CancellationToken);
+        await using var count = new Npgsql.NpgsqlCommand("SELECT count(*) FROM information_schema.schemata WHERE schema_name = ANY(@names)", connection);
+        count.Parameters.AddWithValue("names", schemas.ToArray());
+        Assert.Equal(0L, (long)(await count.ExecuteScalarAsync(TestContext.Current.CancellationToken))!);
     }
 
     [Fact]

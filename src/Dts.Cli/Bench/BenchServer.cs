@@ -152,8 +152,8 @@ internal sealed class ChildBenchServer : BenchServer
     /// Starts a <c>dts server</c> child. <paramref name="joining"/> is a server already running on the
     /// same (shared) store: this one then uses its key file and administrator instead of a first-start one.
     /// </summary>
-    public static async Task<ChildBenchServer> StartAsync(string dataDir, string? store, Dts.Storage.Sqlite.SqliteSynchronous sync, CancellationToken cancellationToken,
-        ChildBenchServer? joining = null)
+    public static async Task<ChildBenchServer> StartAsync(string dataDir, string? store, string? schema, Dts.Storage.Sqlite.SqliteSynchronous sync,
+        CancellationToken cancellationToken, ChildBenchServer? joining = null)
     {
         Directory.CreateDirectory(dataDir);
         var urlFile = Path.Combine(dataDir, "url");
@@ -165,6 +165,11 @@ internal sealed class ChildBenchServer : BenchServer
         {
             info.ArgumentList.Add("--store");
             info.ArgumentList.Add(store);
+        }
+        if (schema is not null)
+        {
+            info.ArgumentList.Add("--schema");
+            info.ArgumentList.Add(schema);
         }
         if (joining is not null)
         {
@@ -195,10 +200,12 @@ internal sealed class ChildBenchServer : BenchServer
             var url = await WaitForFileAsync(process, urlFile, log, TimeSpan.FromSeconds(60), cancellationToken);
             var secretFile = Path.Combine(dataDir, "admin.secret");
             if (joining is null && !File.Exists(secretFile))
-                throw new InvalidOperationException($"the server's store has users already, so no first admin secret was written to {secretFile}; start an empty store (for PostgreSQL, a new DTS_SCHEMA) or use --server with --user and --secret");
+                throw new InvalidOperationException($"the server's store has users already, so no first admin secret was written to {secretFile}; start an empty store (for PostgreSQL, leave out --schema and DTS_SCHEMA: the bench then makes a schema of its own) or use --server with --user and --secret");
             var secret = joining?.AdminSecret ?? (await File.ReadAllTextAsync(secretFile, cancellationToken)).Trim();
             var admin = new DtsAdminClient(new DtsConnectionOptions { ServerUrl = url, UserId = "admin", Secret = secret });
-            var description = store is null ? $"SQLite default (synchronous={sync})" : $"--store {Redact(store)} (synchronous={sync} if SQLite)";
+            var description = store is null ? $"SQLite default (synchronous={sync})"
+                : schema is null ? $"--store {Redact(store)} (synchronous={sync} if SQLite)"
+                : $"--store {Redact(store)}, schema {schema}";
             var server = new ChildBenchServer(process, url, description, admin) { DataDirectory = dataDir, AdminSecret = secret };
             foreach (var l in log.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries)) server._log.AppendLine(l);
             return server;
@@ -321,13 +328,14 @@ internal sealed class ChildBenchServer : BenchServer
 /// </summary>
 internal sealed class ClusterBenchServer(IReadOnlyList<ChildBenchServer> members) : BenchServer
 {
-    public static async Task<ClusterBenchServer> StartAsync(int count, string workDir, string store, Dts.Storage.Sqlite.SqliteSynchronous sync, CancellationToken cancellationToken)
+    public static async Task<ClusterBenchServer> StartAsync(int count, string workDir, string store, string? schema, Dts.Storage.Sqlite.SqliteSynchronous sync,
+        CancellationToken cancellationToken)
     {
         var members = new List<ChildBenchServer>();
         try
         {
             for (var i = 0; i < count; i++)
-                members.Add(await ChildBenchServer.StartAsync(Path.Combine(workDir, $"server-{i + 1}"), store, sync, cancellationToken, i == 0 ? null : members[0]));
+                members.Add(await ChildBenchServer.StartAsync(Path.Combine(workDir, $"server-{i + 1}"), store, schema, sync, cancellationToken, i == 0 ? null : members[0]));
             return new ClusterBenchServer(members);
         }
         catch

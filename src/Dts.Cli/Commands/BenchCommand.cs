@@ -47,6 +47,10 @@ internal static class BenchCommand
             DefaultValueFactory = _ => 1,
         };
         var store = new Option<string?>("--store") { Description = "Passed verbatim to the child `dts server --store` (e.g. another SQLite file or a PostgreSQL connection string)." };
+        var schema = new Option<string?>("--schema")
+        {
+            Description = "With a PostgreSQL --store: the schema of the benchmark's servers, kept afterwards (also DTS_SCHEMA). Default: a new schema dts_bench_<random>, dropped at the end.",
+        };
         var smoke = new Option<bool>("--smoke") { Description = "A tiny run that finishes in seconds (for CI): 1000 jobs, 50 latency samples." };
         var phases = new Option<string>("--phases") { Description = "Comma-separated phases to run: e2e, submit, drain, latency (default all; drain alone with --queued).", DefaultValueFactory = _ => "" };
         var warmup = new Option<double?>("--warmup-seconds")
@@ -56,7 +60,7 @@ internal static class BenchCommand
         var queued = new Option<long>("--queued") { Description = "Before the drain phase, queue this many extra jobs (in batches) so claim and complete run against a deep queue; the drain phase still times --jobs completions.", DefaultValueFactory = _ => 0 };
         var command = new Command("bench", "Measure throughput, latency, and the server's CPU and memory (starts its own `dts server` child on the SQLite default).")
         {
-            jobs, workers, clients, batch, payload, samples, dir, sync, json, inProcess, server, user, secret, store, servers, smoke, phases, queued, warmup,
+            jobs, workers, clients, batch, payload, samples, dir, sync, json, inProcess, server, user, secret, store, schema, servers, smoke, phases, queued, warmup,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -88,6 +92,14 @@ internal static class BenchCommand
             if (serverCount < 1 || serverCount > 16) return Cli.Fail("--servers must be from 1 to 16.");
             if (serverCount > 1 && (parse.GetValue(store) is not { } shared || !Dts.Storage.Postgres.PostgresConnectionStrings.LooksLikePostgres(shared)))
                 return Cli.Fail("--servers above 1 needs --store naming a PostgreSQL database (servers share only a PostgreSQL store).");
+            var storeText = parse.GetValue(store);
+            var onPostgres = storeText is not null && Dts.Storage.Postgres.PostgresConnectionStrings.LooksLikePostgres(storeText);
+            if (parse.GetValue(schema) is not null && !onPostgres) return Cli.Fail("--schema applies to a PostgreSQL --store only.");
+            // A schema of the bench's own unless one is named: a second run on the same database then
+            // starts empty instead of meeting the first run's users under another key file.
+            var schemaName = onPostgres ? parse.GetValue(schema) ?? NullIfEmpty(Environment.GetEnvironmentVariable("DTS_SCHEMA")) : null;
+            var ownSchema = onPostgres && schemaName is null;
+            if (ownSchema) schemaName = "dts_bench_" + Guid.NewGuid().ToString("N")[..12];
             var remoteUser = parse.GetValue(user) ?? Environment.GetEnvironmentVariable("DTS_USER");
             var remoteSecret = parse.GetValue(secret) ?? Environment.GetEnvironmentVariable("DTS_SECRET");
             if (targetUrl is not null && (string.IsNullOrEmpty(remoteUser) || string.IsNullOrEmpty(remoteSecret)))
@@ -116,12 +128,12 @@ internal static class BenchCommand
                 }
                 else if (serverCount > 1)
                 {
-                    await using var cluster = await ClusterBenchServer.StartAsync(serverCount, workDir, parse.GetValue(store)!, settings.Sync, stop.Token);
+                    await using var cluster = await ClusterBenchServer.StartAsync(serverCount, workDir, storeText!, schemaName, settings.Sync, stop.Token);
                     report = await RunAsync(cluster, $"{serverCount} child server processes", settings, workDir, stop.Token);
                 }
                 else
                 {
-                    await using var child = await ChildBenchServer.StartAsync(workDir, parse.GetValue(store), settings.Sync, stop.Token);
+                    await using var child = await ChildBenchServer.StartAsync(workDir, storeText, schemaName, settings.Sync, stop.Token);
                     report = await RunAsync(child, "child server process", settings, workDir, stop.Token);
                 }
                 Print(report);
@@ -142,9 +154,28 @@ internal static class BenchCommand
             finally
             {
                 if (given is null) TryDelete(workDir);
+                if (ownSchema) await DropSchemaAsync(storeText!, schemaName!);
             }
         });
         return command;
+    }
+
+    private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;
+
+    /// <summary>Drops the schema the bench made for its servers (after they have stopped); a failure is reported, not thrown.</summary>
+    private static async Task DropSchemaAsync(string store, string schema)
+    {
+        try
+        {
+            await using var connection = new Npgsql.NpgsqlConnection(Dts.Storage.Postgres.PostgresConnectionStrings.Normalize(store));
+            await connection.OpenAsync(CancellationToken.None);
+            await using var drop = new Npgsql.NpgsqlCommand($"DROP SCHEMA IF EXISTS \"{schema}\" CASCADE", connection);
+            await drop.ExecuteNonQueryAsync(CancellationToken.None);
+        }
+        catch (Exception e) when (e is Npgsql.NpgsqlException or ArgumentException or InvalidOperationException)
+        {
+            Console.Error.WriteLine($"dts bench: could not drop the benchmark's schema {schema}: {e.Message}");
+        }
     }
 
     /// <param name="dataDir">The local server's data directory, where the disk flush floor is measured; null for a server elsewhere.</param>
