@@ -239,12 +239,12 @@ public sealed class SubmitWaitTests : ClientWorkerServerTest
     }
 
     [Fact]
-    public async Task TheStoreIsAskedForAFlush_OnlyWhenTheWaitedJobDidNotSucceed()
+    public async Task TheStoreIsAskedForAFlush_OnlyWhenTheWaitedJobDidNotSucceed_AndTheJobIsReadOnceItEnded()
     {
-        // What the endpoint asks of the store, counted: on PostgreSQL every flush is a round trip.
+        // What the endpoint asks of the store, counted: on PostgreSQL every call is a round trip.
         var dir = new TempDirectory("dts-flush-count");
         var options = new DtsServerOptions { Url = "http://127.0.0.1:0", DataDirectory = dir.Path };
-        var (store, counter) = FlushCountingStore.Wrap(DtsServer.OpenSqliteStore(options));
+        var (store, counter) = CountingStore.Wrap(DtsServer.OpenSqliteStore(options));
         await using var server = await DtsServer.StartAsync(options, TimeProvider.System, store, cancellationToken: Ct);
         using var client = new SignedHttp(server.Url, "alice", await server.CreateUserAsync("alice", [Roles.Client], Ct), TimeProvider.System);
         using var worker = new SignedHttp(server.Url, "w1", await server.CreateUserAsync("w1", [Roles.Worker], Ct), TimeProvider.System);
@@ -254,16 +254,20 @@ public sealed class SubmitWaitTests : ClientWorkerServerTest
         var job = Assert.Single(await Flow.LeaseAsync(worker, workerId, max: 1, wait: 10));
         using (var done = await Flow.CompleteAsync(worker, job, "42")) Assert.Equal(200, (int)done.StatusCode);
         Assert.Equal(JobState.Succeeded, (await succeeded).Job!.State);
-        Assert.Equal(0, counter.Flushes);
+        Assert.Equal(0, counter.Calls(nameof(IJobStore.FlushAsync)));
+        // Registered before the insert, the wait looked only once, after the job's end woke it.
+        Assert.Equal(1, counter.Calls(nameof(IJobStore.JobGetAsync)));
 
         var failed = Post("""{"function":"double","args":[0],"max_attempts":1}""", 30);
         job = Assert.Single(await Flow.LeaseAsync(worker, workerId, max: 1, wait: 10));
         using (var done = await Flow.FailAsync(worker, job, "bad", retry: false)) Assert.Equal(200, (int)done.StatusCode);
         Assert.Equal(JobState.Dead, (await failed).Job!.State);
-        Assert.Equal(1, counter.Flushes);
+        Assert.Equal(1, counter.Calls(nameof(IJobStore.FlushAsync)));
+        Assert.Equal(2, counter.Calls(nameof(IJobStore.JobGetAsync)));
 
         Assert.Equal(JobState.Queued, (await Post("""{"function":"nobody"}""", 0.2)).Job!.State);
-        Assert.Equal(2, counter.Flushes);
+        Assert.Equal(2, counter.Calls(nameof(IJobStore.FlushAsync)));
+        Assert.Equal(3, counter.Calls(nameof(IJobStore.JobGetAsync)));
         dir.Dispose();
 
         async Task<SubmitJobResponse> Post(string body, double wait)
@@ -324,18 +328,18 @@ public sealed class SubmitWaitTests : ClientWorkerServerTest
     }
 }
 
-/// <summary>An <see cref="IJobStore"/> that passes every call to the store it wraps and counts the calls of FlushAsync.</summary>
-public class FlushCountingStore : DispatchProxy
+/// <summary>An <see cref="IJobStore"/> that passes every call to the store it wraps and counts the calls by method name.</summary>
+public class CountingStore : DispatchProxy
 {
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _calls = new(StringComparer.Ordinal);
     private IJobStore _inner = null!;
-    private int _flushes;
 
-    public int Flushes => Volatile.Read(ref _flushes);
+    public int Calls(string method) => _calls.GetValueOrDefault(method);
 
-    public static (IJobStore Store, FlushCountingStore Counter) Wrap(IJobStore inner)
+    public static (IJobStore Store, CountingStore Counter) Wrap(IJobStore inner)
     {
-        var store = Create<IJobStore, FlushCountingStore>();
-        var counter = (FlushCountingStore)(object)store;
+        var store = Create<IJobStore, CountingStore>();
+        var counter = (CountingStore)(object)store;
         counter._inner = inner;
         return (store, counter);
     }
@@ -343,7 +347,7 @@ public class FlushCountingStore : DispatchProxy
     protected override object? Invoke(MethodInfo? targetMethod, object?[]? args)
     {
         ArgumentNullException.ThrowIfNull(targetMethod);
-        if (targetMethod.Name == nameof(IJobStore.FlushAsync)) Interlocked.Increment(ref _flushes);
+        _calls.AddOrUpdate(targetMethod.Name, 1, (_, n) => n + 1);
         try
         {
             return targetMethod.Invoke(_inner, args);

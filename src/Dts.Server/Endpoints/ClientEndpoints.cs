@@ -29,6 +29,9 @@ internal static class ClientEndpoints
         var now = s.Time.GetUtcNow();
         var job = JobRules.Normalize(request, caller.Name, now);
         await Limits.SubmitGate.CheckAsync(s, ctx, caller.User, 1);
+        // With a wait, the registration for the new job's end is taken before the insert: an end that
+        // comes before the wait begins is then not missed, and the wait needs no first look.
+        using var early = wait is null ? null : s.Signals.WaitForJobEnd(caller.Name, job.Id);
         // With a wait, nobody hears of the job before the answer, so the insert commits without its own
         // flush (Durable = false) and the flush happens once, below, before the answer is written;
         // often the worker's durable report has flushed it already and FlushAsync returns at once.
@@ -40,7 +43,7 @@ internal static class ClientEndpoints
             // The job is committed: a client that hangs up now ends only this wait, never the job.
             // Its owner is the caller (coalescing stays within one owner), so the registration for its
             // end can be taken before the first look and an end between the insert and the sleep is not missed.
-            var record = await WaitForEndAsync(s, r.Id, caller, caller.Name, w, ctx.RequestAborted);
+            var record = await WaitForEndAsync(s, r.Id, caller, caller.Name, w, ctx.RequestAborted, r.Coalesced ? null : early);
             if (record is not null) answer.Job = record.ToView();
             // Whatever the wait's outcome (ended, timed out, server stopping): the insert must be
             // durable before the answer acknowledges it. Not the request's token: the answer waits
@@ -129,13 +132,20 @@ internal static class ClientEndpoints
     /// The job's owner when the caller knows it, so the first look already happens under a
     /// registration for the job's end; null takes it from the first look (a second look follows).
     /// </param>
+    /// <param name="registered">
+    /// A registration for the job's end taken before the caller inserted it (so it was unfinished
+    /// then): the first sleep is on it, without a look before.
+    /// </param>
     /// <remarks>
     /// Every sleep is on a registration (<see cref="JobSignals.WaitForJobEnd"/>) taken before the look
-    /// that found the job unfinished, so an end in between is never slept through.
+    /// that found the job unfinished (or before its insert), so an end in between is never slept through.
     /// </remarks>
-    private static async Task<JobRecord?> WaitForEndAsync(ServerContext s, string id, Http.Caller caller, string? owner, TimeSpan wait, CancellationToken requestAborted)
+    private static async Task<JobRecord?> WaitForEndAsync(ServerContext s, string id, Http.Caller caller, string? owner, TimeSpan wait,
+        CancellationToken requestAborted, JobEndWaiter? registered = null)
     {
         var deadline = s.Time.GetUtcNow() + wait;
+        if (registered is not null && wait > TimeSpan.Zero && !s.Stopping.IsCancellationRequested)
+            await s.WaitAsync(registered.Ended, wait, requestAborted);
         while (true)
         {
             using var ended = owner is null ? null : s.Signals.WaitForJobEnd(owner, id);
