@@ -67,6 +67,14 @@ public sealed class ServerContext(
     public CancellationToken Stopping { get; set; }
 
     /// <summary>
+    /// Less wait than this left counts as none. Timers fire on a coarse monotonic clock, up to a few
+    /// milliseconds before a deadline read from the wall clock, and a timeout under a millisecond
+    /// does not sleep at all; without this a long poll would end in a burst of looks in the store,
+    /// each finding a sliver of time left that no timer can sleep.
+    /// </summary>
+    public static readonly TimeSpan WaitGranularity = TimeSpan.FromMilliseconds(15);
+
+    /// <summary>
     /// The long-poll loop: takes a ticket, fetches, and answers when the fetch found something, the
     /// wait is over or the server is stopping; otherwise sleeps on the ticket and fetches again.
     /// </summary>
@@ -79,7 +87,7 @@ public sealed class ServerContext(
             var now = Time.GetUtcNow();
             var items = await fetch(now);
             var remaining = deadline - now;
-            if (items.Count > 0 || remaining <= TimeSpan.Zero || Stopping.IsCancellationRequested) return items;
+            if (items.Count > 0 || remaining < WaitGranularity || Stopping.IsCancellationRequested) return items;
             await WaitAsync(woken, remaining, requestAborted);
         }
     }
@@ -150,7 +158,7 @@ public sealed class ServerContext(
                 }
                 var remaining = deadline - now;
                 // Returning disposes the registration, which passes on a wake-up that came during this look.
-                if (items.Count > 0 || remaining <= TimeSpan.Zero || Stopping.IsCancellationRequested) return items;
+                if (items.Count > 0 || remaining < WaitGranularity || Stopping.IsCancellationRequested) return items;
                 await WaitAsync(waiter?.Woken ?? Never, remaining, requestAborted);
             }
         }

@@ -280,6 +280,32 @@ public sealed class SubmitWaitTests : ClientWorkerServerTest
     }
 
     [Fact]
+    public async Task AWaitWhoseTimerFiresAFewMillisecondsEarly_EndsWithOneLook_NotABurstOfThem()
+    {
+        // Timers fire on a coarse clock, a few milliseconds before the deadline the wait reads from
+        // the wall clock. Here every timer fires 8 ms earlier still, on purpose.
+        var dir = new TempDirectory("dts-early-timers");
+        var options = new DtsServerOptions { Url = "http://127.0.0.1:0", DataDirectory = dir.Path };
+        var (store, counter) = CountingStore.Wrap(DtsServer.OpenSqliteStore(options));
+        await using var server = await DtsServer.StartAsync(options, new EarlyTimers(TimeSpan.FromMilliseconds(8)), store, cancellationToken: Ct);
+        using var client = new SignedHttp(server.Url, "alice", await server.CreateUserAsync("alice", [Roles.Client], Ct), TimeProvider.System);
+
+        using var response = await client.PostAsync($"{ApiRoutes.Jobs}?wait_seconds=0.3", """{"function":"nobody"}""");
+        Assert.Equal(201, (int)response.StatusCode);
+
+        // One look when the wait ran out, not one per sliver of time left that no timer can sleep.
+        Assert.Equal(1, counter.Calls(nameof(IJobStore.JobGetAsync)));
+        dir.Dispose();
+    }
+
+    /// <summary>The system clock, whose timers all fire <paramref name="early"/> before they are due.</summary>
+    private sealed class EarlyTimers(TimeSpan early) : TimeProvider
+    {
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) =>
+            base.CreateTimer(callback, state, dueTime == Timeout.InfiniteTimeSpan ? dueTime : dueTime > early ? dueTime - early : TimeSpan.Zero, period);
+    }
+
+    [Fact]
     public async Task AWaitThatTimesOut_IsAnsweredAfterTheInsertWasFlushed()
     {
         var store = SqliteStore;

@@ -152,7 +152,7 @@ internal static class ClientEndpoints
             var job = await s.Store.JobGetAsync(new JobGetParams(id), requestAborted);
             if (job is null || (job.Owner != caller.Name && !caller.IsAdministrator)) return null;
             var remaining = deadline - s.Time.GetUtcNow();
-            if (job.State.IsTerminal() || remaining <= TimeSpan.Zero || s.Stopping.IsCancellationRequested) return job;
+            if (job.State.IsTerminal() || remaining < ServerContext.WaitGranularity || s.Stopping.IsCancellationRequested) return job;
             if (ended is null || job.Owner != owner)
             {
                 owner = job.Owner;
