@@ -7,6 +7,9 @@ namespace Dts.Cli;
 internal static class Cli
 {
     /// <summary>Prints one line to stderr and gives the exit status for a usage or input error.</summary>
+    /// <summary>The environment variable <paramref name="name"/>, or null when it is unset or empty.</summary>
+    public static string? Variable(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } value ? value : null;
+
     public static int Fail(string message)
     {
         Console.Error.WriteLine("dts: " + message);

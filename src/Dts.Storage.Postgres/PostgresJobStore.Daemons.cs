@@ -169,7 +169,7 @@ public sealed partial class PostgresJobStore
             select.P("before", Pg.Ts(p.Now - p.Grace)).P("limit", p.Limit);
             var release = new JobRelease(p.Now, p.RetryPolicy);
             await ReleaseAsync(c, t, select, release, TimeoutErrorCode, TimeoutMessage, cancellationToken);
-            return new JobRescueExpiredResult(release.Requeued, release.Dead, [.. release.Functions], [.. release.Owners]) { DeadJobs = release.DeadJobs };
+            return release.Result();
         }, cancellationToken);
     }
 

@@ -571,7 +571,7 @@ public sealed partial class PostgresJobStore : IJobStore, ISharedStore
             select.P("now", Pg.Ts(p.Now)).P("limit", p.Limit);
             var release = new JobRelease(p.Now, null);
             await ReleaseAsync(c, t, select, release, JobTransitions.LeaseExpiredErrorCode, JobTransitions.LeaseExpiredMessage, cancellationToken);
-            return new JobRescueExpiredResult(release.Requeued, release.Dead, [.. release.Functions], [.. release.Owners]) { DeadJobs = release.DeadJobs };
+            return release.Result();
         }, cancellationToken);
     }
 
@@ -588,6 +588,9 @@ public sealed partial class PostgresJobStore : IJobStore, ISharedStore
         public HashSet<string> Functions { get; } = new(StringComparer.Ordinal);
         public HashSet<string> Owners { get; } = new(StringComparer.Ordinal);
         public List<DeadJob> DeadJobs { get; } = [];
+
+        /// <summary>All of it, as a rescue or timeout pass reports it.</summary>
+        public JobRescueExpiredResult Result() => new(Requeued, Dead, [.. Functions], [.. Owners]) { DeadJobs = DeadJobs };
     }
 
     /// <summary>

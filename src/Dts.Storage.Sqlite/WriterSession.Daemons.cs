@@ -157,7 +157,7 @@ internal sealed partial class WriterSession
         _timedOut.Parameters[1].Value = p.Limit;
         var release = new JobRelease(this, now) { RetryPolicy = p.RetryPolicy, Now = p.Now };
         release.Run(_timedOut, TimeoutErrorCode, TimeoutMessage);
-        return new JobRescueExpiredResult(release.Requeued, release.Dead, [.. release.Functions], [.. release.Owners]) { DeadJobs = release.DeadJobs };
+        return release.Result();
     }
 
     /// <summary>
@@ -225,15 +225,15 @@ internal sealed partial class WriterSession
         return seqs.Count;
     }
 
-    /// <summary>
-    /// Ends the current attempt of running jobs selected by a command whose columns are
-    /// <c>seq, attempts, max_attempts, function, owner, retention_ms, cancel_requested</c>.
-    /// Without a retry policy (a lost worker) a job goes back to the queue at once; with one (a
-    /// timeout) it waits its backoff. Cancel-requested jobs end cancelled; no attempt left, dead.
-    /// </summary>
     /// <summary>The columns <see cref="JobRelease.Run"/> expects, in order.</summary>
     private const string ReleaseColumns = "seq, attempts, max_attempts, function, owner, retention_ms, cancel_requested, id";
 
+    /// <summary>
+    /// Ends the current attempt of running jobs selected by a command whose columns are
+    /// <see cref="ReleaseColumns"/>. Without a retry policy (an expired lease, a lost worker) a job
+    /// goes back to the queue at once; with one (a timeout) it waits its backoff. Cancel-requested
+    /// jobs end cancelled; no attempt left, dead.
+    /// </summary>
     private sealed class JobRelease(WriterSession session, long now)
     {
         public RetryPolicy? RetryPolicy { get; init; }
@@ -243,6 +243,9 @@ internal sealed partial class WriterSession
         public HashSet<string> Functions { get; } = new(StringComparer.Ordinal);
         public HashSet<string> Owners { get; } = new(StringComparer.Ordinal);
         public List<DeadJob> DeadJobs { get; } = [];
+
+        /// <summary>All of it, as a rescue or timeout pass reports it.</summary>
+        public JobRescueExpiredResult Result() => new(Requeued, Dead, [.. Functions], [.. Owners]) { DeadJobs = DeadJobs };
 
         /// <summary>Ends the current attempt of the running jobs <paramref name="select"/> returns (columns <see cref="ReleaseColumns"/>).</summary>
         public int Run(SqliteCommand select, string code, string message)

@@ -510,7 +510,7 @@ internal sealed partial class WriterSession : IDisposable
         // No retry policy: queued again at once, or dead with no attempt left (cancel-requested: cancelled).
         var release = new JobRelease(this, now);
         release.Run(_expired, JobTransitions.LeaseExpiredErrorCode, JobTransitions.LeaseExpiredMessage);
-        return new JobRescueExpiredResult(release.Requeued, release.Dead, [.. release.Functions], [.. release.Owners]) { DeadJobs = release.DeadJobs };
+        return release.Result();
     }
 
     public bool UserInsert(UserInsertParams p)

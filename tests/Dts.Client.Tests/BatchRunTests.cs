@@ -54,6 +54,13 @@ public sealed class BatchRunTests : IAsyncLifetime
     private DtsClient Client(int concurrency = 16, string user = "alice", string? secret = null, TimeSpan? snooze = null) =>
         new(user, secret ?? _secret, _server.Url.ToString(), concurrency, snooze);
 
+    /// <summary>Alice's client whose requests go through <paramref name="handler"/>; a connection failure is resent after 20 ms.</summary>
+    private DtsClient Client(HttpMessageHandler handler, int concurrency) => new(new DtsConnection(new DtsConnectionOptions
+    {
+        ServerUrl = _server.Url.ToString(), UserId = "alice", Secret = _secret, MaxConcurrency = concurrency,
+        FailoverBackoff = TimeSpan.FromMilliseconds(20),
+    }, handler));
+
     private static MemoryStream Input(string text) => new(Encoding.UTF8.GetBytes(text));
 
     private static string Lines(int count) => string.Concat(Enumerable.Range(1, count).Select(i => $"line {i}\n"));
@@ -240,11 +247,7 @@ public sealed class BatchRunTests : IAsyncLifetime
             foreach (var job in sent!.Jobs)
                 Assert.True((await watcher.WaitAsync(job.Id, TimeSpan.FromSeconds(30), Ct)).State.IsTerminal());
         });
-        using var client = new DtsClient(new DtsConnection(new DtsConnectionOptions
-        {
-            ServerUrl = _server.Url.ToString(), UserId = "alice", Secret = _secret, MaxConcurrency = 8,
-            FailoverBackoff = TimeSpan.FromMilliseconds(20),
-        }, lossy));
+        using var client = Client(lossy, concurrency: 8);
 
         var summary = await RunAsync(Lines(20), "up", new BatchRunOptions { Concurrency = 8 }, client: client);
 
@@ -312,10 +315,7 @@ public sealed class BatchRunTests : IAsyncLifetime
             var done = await admin.CallAsync(HttpMethod.Post, AdminRoutes.JobsPurge, """{"function":"up"}""", AdminJsonContext.Default.JobPurgeResponse);
             Assert.Equal(4, done.Purged);
         });
-        using var client = new DtsClient(new DtsConnection(new DtsConnectionOptions
-        {
-            ServerUrl = _server.Url.ToString(), UserId = "alice", Secret = _secret, MaxConcurrency = 4,
-        }, purge));
+        using var client = Client(purge, concurrency: 4);
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         limit.CancelAfter(TimeSpan.FromSeconds(60));
 

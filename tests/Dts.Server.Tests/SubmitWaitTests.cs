@@ -242,11 +242,8 @@ public sealed class SubmitWaitTests : ClientWorkerServerTest
     public async Task TheStoreIsAskedForAFlush_OnlyWhenTheWaitedJobDidNotSucceed_AndTheJobIsReadOnceItEnded()
     {
         // What the endpoint asks of the store, counted: on PostgreSQL every call is a round trip.
-        var dir = new TempDirectory("dts-flush-count");
-        var options = new DtsServerOptions { Url = "http://127.0.0.1:0", DataDirectory = dir.Path };
-        var (store, counter) = CountingStore.Wrap(DtsServer.OpenSqliteStore(options));
-        await using var server = await DtsServer.StartAsync(options, TimeProvider.System, store, cancellationToken: Ct);
-        using var client = new SignedHttp(server.Url, "alice", await server.CreateUserAsync("alice", [Roles.Client], Ct), TimeProvider.System);
+        await using var counted = await CountedServer.StartAsync(TimeProvider.System);
+        var (server, counter, client) = (counted.Server, counted.Counter, counted.Client);
         using var worker = new SignedHttp(server.Url, "w1", await server.CreateUserAsync("w1", [Roles.Worker], Ct), TimeProvider.System);
         var workerId = await Flow.RegisterAsync(worker, "double");
 
@@ -268,7 +265,6 @@ public sealed class SubmitWaitTests : ClientWorkerServerTest
         Assert.Equal(JobState.Queued, (await Post("""{"function":"nobody"}""", 0.2)).Job!.State);
         Assert.Equal(2, counter.Calls(nameof(IJobStore.FlushAsync)));
         Assert.Equal(3, counter.Calls(nameof(IJobStore.JobGetAsync)));
-        dir.Dispose();
 
         async Task<SubmitJobResponse> Post(string body, double wait)
         {
@@ -284,18 +280,44 @@ public sealed class SubmitWaitTests : ClientWorkerServerTest
     {
         // Timers fire on a coarse clock, a few milliseconds before the deadline the wait reads from
         // the wall clock. Here every timer fires 8 ms earlier still, on purpose.
-        var dir = new TempDirectory("dts-early-timers");
-        var options = new DtsServerOptions { Url = "http://127.0.0.1:0", DataDirectory = dir.Path };
-        var (store, counter) = CountingStore.Wrap(DtsServer.OpenSqliteStore(options));
-        await using var server = await DtsServer.StartAsync(options, new EarlyTimers(TimeSpan.FromMilliseconds(8)), store, cancellationToken: Ct);
-        using var client = new SignedHttp(server.Url, "alice", await server.CreateUserAsync("alice", [Roles.Client], Ct), TimeProvider.System);
+        await using var counted = await CountedServer.StartAsync(new EarlyTimers(TimeSpan.FromMilliseconds(8)));
+        var (counter, client) = (counted.Counter, counted.Client);
 
         using var response = await client.PostAsync($"{ApiRoutes.Jobs}?wait_seconds=0.3", """{"function":"nobody"}""");
         Assert.Equal(201, (int)response.StatusCode);
 
         // One look when the wait ran out, not one per sliver of time left that no timer can sleep.
         Assert.Equal(1, counter.Calls(nameof(IJobStore.JobGetAsync)));
-        dir.Dispose();
+    }
+
+    /// <summary>A server of its own on <paramref name="time"/>, whose store counts the calls made to it, and its client user alice.</summary>
+    private sealed class CountedServer : IAsyncDisposable
+    {
+        private readonly TempDirectory _dir;
+
+        private CountedServer(TempDirectory dir, DtsServer server, CountingStore counter, SignedHttp client) =>
+            (_dir, Server, Counter, Client) = (dir, server, counter, client);
+
+        public DtsServer Server { get; }
+        public CountingStore Counter { get; }
+        public SignedHttp Client { get; }
+
+        public static async Task<CountedServer> StartAsync(TimeProvider time)
+        {
+            var dir = new TempDirectory("dts-counted");
+            var options = new DtsServerOptions { Url = "http://127.0.0.1:0", DataDirectory = dir.Path };
+            var (store, counter) = CountingStore.Wrap(DtsServer.OpenSqliteStore(options));
+            var server = await DtsServer.StartAsync(options, time, store, cancellationToken: Ct);
+            var client = new SignedHttp(server.Url, "alice", await server.CreateUserAsync("alice", [Roles.Client], Ct), TimeProvider.System);
+            return new CountedServer(dir, server, counter, client);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            Client.Dispose();
+            await Server.DisposeAsync();
+            _dir.Dispose();
+        }
     }
 
     /// <summary>The system clock, whose timers all fire <paramref name="early"/> before they are due.</summary>

@@ -86,18 +86,18 @@ internal static class BenchCommand
                 return Cli.Fail($"--phases takes a comma-separated list of {string.Join(", ", AllPhases)}.");
             var targetUrl = parse.GetValue(server);
             if (targetUrl is not null && parse.GetValue(inProcess)) return Cli.Fail("--server and --in-process exclude each other.");
-            if (parse.GetValue(store) is not null && (targetUrl is not null || parse.GetValue(inProcess)))
+            var storeText = parse.GetValue(store);
+            if (storeText is not null && (targetUrl is not null || parse.GetValue(inProcess)))
                 return Cli.Fail("--store applies to the child server only (not with --server or --in-process).");
+            var onPostgres = storeText is not null && Dts.Storage.Postgres.PostgresConnectionStrings.LooksLikePostgres(storeText);
             var serverCount = parse.GetValue(servers);
             if (serverCount < 1 || serverCount > 16) return Cli.Fail("--servers must be from 1 to 16.");
-            if (serverCount > 1 && (parse.GetValue(store) is not { } shared || !Dts.Storage.Postgres.PostgresConnectionStrings.LooksLikePostgres(shared)))
+            if (serverCount > 1 && !onPostgres)
                 return Cli.Fail("--servers above 1 needs --store naming a PostgreSQL database (servers share only a PostgreSQL store).");
-            var storeText = parse.GetValue(store);
-            var onPostgres = storeText is not null && Dts.Storage.Postgres.PostgresConnectionStrings.LooksLikePostgres(storeText);
             if (parse.GetValue(schema) is not null && !onPostgres) return Cli.Fail("--schema applies to a PostgreSQL --store only.");
             // A schema of the bench's own unless one is named: a second run on the same database then
             // starts empty instead of meeting the first run's users under another key file.
-            var schemaName = onPostgres ? parse.GetValue(schema) ?? NullIfEmpty(Environment.GetEnvironmentVariable("DTS_SCHEMA")) : null;
+            var schemaName = onPostgres ? parse.GetValue(schema) ?? Cli.Variable("DTS_SCHEMA") : null;
             var ownSchema = onPostgres && schemaName is null;
             if (ownSchema) schemaName = "dts_bench_" + Guid.NewGuid().ToString("N")[..12];
             var remoteUser = parse.GetValue(user) ?? Environment.GetEnvironmentVariable("DTS_USER");
@@ -159,8 +159,6 @@ internal static class BenchCommand
         });
         return command;
     }
-
-    private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;
 
     /// <summary>Drops the schema the bench made for its servers (after they have stopped); a failure is reported, not thrown.</summary>
     private static async Task DropSchemaAsync(string store, string schema)

@@ -22,7 +22,7 @@ internal static class ServerCommand
         var schema = new Option<string>("--schema")
         {
             Description = "PostgreSQL schema of Dts's tables (also DTS_SCHEMA).",
-            DefaultValueFactory = _ => NullIfEmpty(Environment.GetEnvironmentVariable("DTS_SCHEMA")) ?? "dts",
+            DefaultValueFactory = _ => Cli.Variable("DTS_SCHEMA") ?? "dts",
         };
         var heartbeat = new Option<double>("--heartbeat-interval") { Description = "Seconds between worker heartbeats.", DefaultValueFactory = _ => 3 };
         var leaseTimeout = new Option<double>("--lease-timeout") { Description = "Seconds without a heartbeat after which a worker's jobs are queued again.", DefaultValueFactory = _ => 15 };
@@ -105,11 +105,9 @@ internal static class ServerCommand
         HelpName = "PATH",
     };
 
-    private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;
-
     /// <summary>--store, else DTS_STORE, else null (the SQLite file in the data directory).</summary>
     private static string? StoreOf(ParseResult parse, Option<string?> store) =>
-        parse.GetValue(store) ?? NullIfEmpty(Environment.GetEnvironmentVariable("DTS_STORE"));
+        parse.GetValue(store) ?? Cli.Variable("DTS_STORE");
 
     /// <summary>The message without the " (Parameter 'x')" that ArgumentException appends for programmers.</summary>
     private static string PlainMessage(Exception ex) =>

@@ -41,8 +41,8 @@ internal static class ClientEndpoints
         if (wait is { } w)
         {
             // The job is committed: a client that hangs up now ends only this wait, never the job.
-            // Its owner is the caller (coalescing stays within one owner), so the registration for its
-            // end can be taken before the first look and an end between the insert and the sleep is not missed.
+            // Its owner is the caller (coalescing stays within one owner); a job this insert made is
+            // waited for on the registration taken before the insert, an attached one from a first look.
             var record = await WaitForEndAsync(s, r.Id, caller, caller.Name, w, ctx.RequestAborted, r.Coalesced ? null : early);
             if (record is not null) answer.Job = record.ToView();
             // Whatever the wait's outcome (ended, timed out, server stopping): the insert must be
